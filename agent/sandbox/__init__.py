@@ -1,0 +1,1 @@
+"""Emulators of KSC, Business Hub and Tigerpaw that speak their wire formats."""

@@ -1,0 +1,136 @@
+"""Starts every emulator on free ports of 127.0.0.1 and writes ``sandbox.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from agent.sandbox import seed
+from agent.sandbox.certs import make_certificate
+from agent.sandbox.kbh import KbhEmulator
+from agent.sandbox.ksc import KscEmulator
+from agent.sandbox.proxy import ProxyEmulator
+from agent.sandbox.server import Emulator
+from agent.sandbox.tigerpaw import TigerpawEmulator
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_FILE = "sandbox.json"
+KBH_ENVIRONMENTS = ("production", "beta", "test")
+
+
+class Sandbox:
+    """The emulated KSC server, its proxy, three Business Hub servers and Tigerpaw."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        tenants: int = 5,
+        seed: int = 1,
+        devices: int | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.tenants = tenants
+        self.seed = seed
+        self.devices = devices
+        self.ksc: KscEmulator | None = None
+        self.proxy: ProxyEmulator | None = None
+        self.kbh: dict[str, KbhEmulator] = {}
+        self.tigerpaw: TigerpawEmulator | None = None
+        self.description: dict[str, Any] = {}
+
+    @property
+    def emulators(self) -> list[Emulator]:
+        """Every started emulator."""
+        started: list[Emulator | None] = [self.ksc, self.proxy, self.tigerpaw]
+        started += list(self.kbh.values())
+        return [emulator for emulator in started if emulator is not None]
+
+    def start(self) -> dict[str, Any]:
+        """Seed and start every emulator; return what ``sandbox.json`` holds."""
+        folder = self.data_dir / "sandbox"
+        klserver = make_certificate(folder, "klserver")
+        kbh_identity = make_certificate(folder, "kbh")
+
+        ksc_fleet = seed.make_fleet("ksc", self.tenants, self.seed, self.devices)
+        self.ksc = KscEmulator(ksc_fleet, tls=klserver, seed=self.seed).start()
+        self.proxy = ProxyEmulator(seed=self.seed).start()
+        for environment in KBH_ENVIRONMENTS:
+            fleet = seed.make_fleet(environment, self.tenants, self.seed, self.devices)
+            self.kbh[environment] = KbhEmulator(
+                fleet, environment=environment, tls=kbh_identity, seed=self.seed
+            ).start()
+        self.tigerpaw = TigerpawEmulator(
+            seed.tigerpaw_account_names(self.tenants), seed=self.seed
+        ).start()
+
+        self.description = {
+            "ksc": {**self.ksc.describe(), "cert": str(klserver.cert_path)},
+            "proxy": self.proxy.describe(),
+            "kbh": {
+                environment: {
+                    **emulator.describe(),
+                    "cert": str(kbh_identity.cert_path),
+                }
+                for environment, emulator in self.kbh.items()
+            },
+            "tigerpaw": self.tigerpaw.describe(),
+        }
+        write_json_atomically(self.data_dir / SANDBOX_FILE, self.description)
+        logger.info(
+            "Sandbox started: KSC at %s, Tigerpaw at %s",
+            self.ksc.url,
+            self.tigerpaw.url,
+        )
+        return self.description
+
+    def stop(self) -> None:
+        """Stop every emulator and remove ``sandbox.json``."""
+        for emulator in self.emulators:
+            emulator.stop()
+        (self.data_dir / SANDBOX_FILE).unlink(missing_ok=True)
+
+
+def write_json_atomically(path: Path, payload: Any) -> None:
+    """Write JSON readable by the owner only, replacing the file in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(payload, stream, indent=2)
+        os.chmod(temp_name, 0o600)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def credentials_text(description: dict[str, Any]) -> str:
+    """The sandbox's addresses and test credentials, for a person to read."""
+    ksc, proxy, tigerpaw = (description[k] for k in ("ksc", "proxy", "tigerpaw"))
+    lines = [
+        "Sandbox servers (test data only, on this computer):",
+        f"  KSC Administration Server: {ksc['url']}",
+        f"    user {ksc['user']}, password {ksc['password']}",
+        f"    virtual servers: {', '.join(ksc['vserver_names'][:5])}"
+        + (" ..." if len(ksc["vserver_names"]) > 5 else ""),
+        f"    certificate: {ksc['cert']}",
+        f"  Proxy: {proxy['url']}, user {proxy['user']}, password {proxy['password']}",
+    ]
+    for environment, kbh in description["kbh"].items():
+        lines.append(
+            f"  Business Hub ({environment}): {kbh['url']}, "
+            f"{kbh['email']} / {kbh['password']}"
+        )
+    lines += [
+        f"  Tigerpaw: {tigerpaw['url']} (ASMX {tigerpaw['asmx_url']})",
+        f"    SOAP user {tigerpaw['soap_user']}, password {tigerpaw['soap_password']}",
+        f"    REST public key {tigerpaw['public_key']}",
+        f"    REST private key {tigerpaw['private_key']}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,489 @@
+"""Deterministic seed data: the MSP's client companies, their devices, keys and events.
+
+The same ``seed`` always gives the same companies, devices, keys and events (times are
+relative to the moment of seeding). The KSC emulator shows a :class:`Fleet` as virtual
+servers, the Business Hub emulator as companies; the Tigerpaw emulator opens an
+account for every company name of :func:`tigerpaw_account_names`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from dataclasses import dataclass, field
+
+FIRST_WORDS = (
+    "Contoso",
+    "Northwind",
+    "Fabrikam",
+    "Tailspin",
+    "Litware",
+    "Adventure",
+    "Alpine",
+    "Blue Yonder",
+    "Coho",
+    "Wide World",
+    "Woodgrove",
+    "Proseware",
+    "Lucerne",
+    "Margie's",
+    "Trey",
+    "Humongous",
+    "Fourth Coffee",
+    "Graphic",
+    "Southridge",
+    "Wingtip",
+    "City Power",
+    "Consolidated",
+    "Datum",
+    "Relecloud",
+    "Bellows",
+)
+SECOND_WORDS = (
+    "Dental",
+    "Traders",
+    "Legal",
+    "Logistics",
+    "Clinic",
+    "Accounting",
+    "Builders",
+    "Bakery",
+    "Insurance",
+    "Architects",
+    "Motors",
+    "Realty",
+    "Pharmacy",
+    "Studio",
+    "Veterinary",
+    "Florists",
+    "Engineering",
+    "Hotels",
+    "Schools",
+    "Farms",
+)
+
+#: Problems a device can have, in Business Hub's words.
+NOT_PROTECTED = "not_protected"
+DATABASES_OUTDATED = "databases_outdated"
+THREATS_NOT_CURED = "threats_not_cured"
+NOT_SEEN = "not_seen"
+CRITICAL_PROBLEMS = frozenset({NOT_PROTECTED, THREATS_NOT_CURED})
+
+WORKSTATION, SERVER, MOBILE = "workstation", "server", "mobile"
+
+ENDPOINT_PRODUCT = "Kaspersky Endpoint Security for Business Select"
+SERVER_PRODUCT = "Kaspersky Security for Windows Server"
+OFFICE365_PRODUCT = "Kaspersky Security for Microsoft Office 365"
+
+#: (severity, event type, description, threat) templates for events.
+EVENT_TEMPLATES = (
+    ("critical", "GNRL_EV_VIRUS_FOUND", "Virus found", "Trojan.Win32.Agent.xyz"),
+    (
+        "critical",
+        "GNRL_EV_OBJECT_NOTCURED",
+        "Object not disinfected",
+        "HEUR:Trojan.Script",
+    ),
+    (
+        "critical",
+        "GNRL_EV_ATTACK_DETECTED",
+        "Network attack detected",
+        "Bruteforce.RDP",
+    ),
+    ("functional_failure", "KLPRCI_TaskState", "Update task failed", None),
+    ("functional_failure", "GNRL_EV_LICENSE_EXPIRED", "License expired", None),
+    (
+        "warning",
+        "GNRL_EV_SUSPICIOUS_OBJECT_FOUND",
+        "Suspicious object found",
+        "PDM:Exploit",
+    ),
+    (
+        "warning",
+        "GNRL_EV_OBJECT_QUARANTINED",
+        "Object quarantined",
+        "not-a-virus:RiskTool",
+    ),
+    ("info", "GNRL_EV_OBJECT_CURED", "Object disinfected", "EICAR-Test-File"),
+)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@dataclass(slots=True)
+class Device:
+    """A managed computer or phone; ``id`` never changes for the same device."""
+
+    id: str
+    name: str
+    kind: str
+    os_name: str
+    ip: str
+    last_seen: dt.datetime
+    license_serial: str | None
+    problems: set[str] = field(default_factory=set)
+    virus_count: int = 0
+    uncured_count: int = 0
+    bases_time: dt.datetime | None = None
+
+    @property
+    def status(self) -> str:
+        """ok, warning or critical, from the problems the device has."""
+        if self.problems & CRITICAL_PROBLEMS:
+            return "critical"
+        return "warning" if self.problems else "ok"
+
+
+@dataclass(slots=True)
+class License:
+    """A license key (KSC) or subscription (Business Hub)."""
+
+    serial: str
+    product: str
+    kind: str  # commercial or trial
+    state: str  # active, expired or suspended
+    seats: int
+    expires: dt.datetime
+    app_id: int
+    mailboxes_used: int = 0
+
+    @property
+    def billable(self) -> bool:
+        """Whether devices using it count for billing: active, commercial, unexpired."""
+        return (
+            self.kind == "commercial"
+            and self.state == "active"
+            and self.expires > _utcnow()
+        )
+
+
+@dataclass(slots=True)
+class Event:
+    """A security event raised on a device."""
+
+    id: int
+    time: dt.datetime
+    severity: str  # critical, functional_failure, warning or info
+    type: str
+    device_id: str
+    device_name: str
+    description: str
+    threat: str | None = None
+
+
+@dataclass
+class Tenant:
+    """A client company: a KSC virtual server or a Business Hub company."""
+
+    number: int
+    uid: str
+    name: str
+    devices: list[Device]
+    licenses: list[License]
+    events: list[Event]
+    workspaces: list[str]
+    created: dt.datetime
+
+    def device(self, device_id: str) -> Device | None:
+        """The device with that id, if the tenant has it."""
+        return next((d for d in self.devices if d.id == device_id), None)
+
+    def license(self, serial: str) -> License | None:
+        """The license with that serial, if the tenant has it."""
+        return next((lic for lic in self.licenses if lic.serial == serial), None)
+
+    def devices_using(self, serial: str) -> list[Device]:
+        """The devices whose installed key or subscription is ``serial``."""
+        return [d for d in self.devices if d.license_serial == serial]
+
+    def billable_usage(self) -> dict[tuple[str, str], int]:
+        """Devices on an active commercial license, per (product, device kind).
+
+        Office 365 protection counts protected mailboxes under the kind "mailbox".
+        """
+        usage: dict[tuple[str, str], int] = {}
+        billable = {lic.serial: lic for lic in self.licenses if lic.billable}
+        for device in self.devices:
+            lic = billable.get(device.license_serial or "")
+            if lic is not None:
+                key = (lic.product, device.kind)
+                usage[key] = usage.get(key, 0) + 1
+        for lic in billable.values():
+            if lic.mailboxes_used:
+                usage[(lic.product, "mailbox")] = lic.mailboxes_used
+        return usage
+
+
+@dataclass
+class Fleet:
+    """Everything one console (a KSC server, one Business Hub server) manages."""
+
+    tenants: list[Tenant]
+    next_event_id: int
+    rng: random.Random
+
+    def tenant(self, key: str | int) -> Tenant | None:
+        """A tenant by number, uid or name."""
+        for tenant in self.tenants:
+            if key in (tenant.number, tenant.uid, tenant.name):
+                return tenant
+        return None
+
+    def raise_event(
+        self,
+        tenant: Tenant,
+        severity: str,
+        *,
+        device: Device | None = None,
+        when: dt.datetime | None = None,
+    ) -> Event:
+        """Add a new event of ``severity`` on a device of the tenant, and return it."""
+        templates = [t for t in EVENT_TEMPLATES if t[0] == severity]
+        if not templates:
+            raise ValueError(f"Unknown event severity '{severity}'")
+        _, event_type, description, threat = self.rng.choice(templates)
+        device = device or self.rng.choice(tenant.devices)
+        event = Event(
+            id=self.next_event_id,
+            time=when or _utcnow(),
+            severity=severity,
+            type=event_type,
+            device_id=device.id,
+            device_name=device.name,
+            description=description,
+            threat=threat,
+        )
+        self.next_event_id += 1
+        tenant.events.append(event)
+        return event
+
+
+def client_names(count: int, offset: int = 0) -> list[str]:
+    """``count`` distinct company names, the same for the same arguments."""
+    names = []
+    pairs = len(FIRST_WORDS) * len(SECOND_WORDS)
+    for index in range(offset, offset + count):
+        first = FIRST_WORDS[index % len(FIRST_WORDS)]
+        second = SECOND_WORDS[(index // len(FIRST_WORDS)) % len(SECOND_WORDS)]
+        round_number = index // pairs
+        suffix = f" {round_number + 1}" if round_number else ""
+        names.append(f"{first} {second}{suffix}")
+    return names
+
+
+#: The consoles in the order their companies take names from :func:`client_names`, so
+#: that the KSC server and each Business Hub server manage different companies.
+CONSOLES = ("ksc", "production", "beta", "test")
+
+
+def tenant_count(console: str, tenants: int) -> int:
+    """How many tenants a console holds: beta and test Business Hub hold a few."""
+    return tenants if console in ("ksc", "production") else min(tenants, 4)
+
+
+def name_offset(console: str, tenants: int) -> int:
+    """Where the names of ``console``'s companies start in :func:`client_names`."""
+    offset = 0
+    for other in CONSOLES:
+        if other == console:
+            return offset
+        offset += tenant_count(other, tenants)
+    raise ValueError(f"Unknown console '{console}'")
+
+
+def tigerpaw_account_names(tenants: int) -> list[str]:
+    """Tigerpaw account names: every company of every console, then a few more."""
+    total = sum(tenant_count(console, tenants) for console in CONSOLES)
+    return client_names(total + max(3, tenants // 4))
+
+
+def make_fleet(
+    console: str, tenants: int, seed: int = 1, devices: int | None = None
+) -> Fleet:
+    """Seed the fleet of ``console`` (ksc, production, beta or test).
+
+    ``devices`` fixes the number of devices per tenant; by default it varies from 6
+    to 30.
+    """
+    rng = random.Random(f"{console}:{seed}")
+    now = _utcnow()
+    count = tenant_count(console, tenants)
+    names = client_names(count, name_offset(console, tenants))
+    fleet = Fleet(tenants=[], next_event_id=1, rng=rng)
+    for number, name in enumerate(names, start=1):
+        fleet.tenants.append(_make_tenant(fleet, rng, now, number, name, devices))
+    return fleet
+
+
+def _make_tenant(
+    fleet: Fleet,
+    rng: random.Random,
+    now: dt.datetime,
+    number: int,
+    name: str,
+    device_count: int | None,
+) -> Tenant:
+    count = device_count if device_count is not None else rng.randint(6, 30)
+    licenses = _make_licenses(rng, now, count, number)
+    tenant = Tenant(
+        number=number,
+        uid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        name=name,
+        devices=[],
+        licenses=licenses,
+        events=[],
+        workspaces=["kes_cloud", "office365"] if number % 3 == 0 else ["kes_cloud"],
+        created=now - dt.timedelta(days=400 - number % 300),
+    )
+    tenant.devices = [
+        _make_device(rng, now, index, count, licenses) for index in range(count)
+    ]
+    _seed_events(fleet, tenant, now)
+    return tenant
+
+
+def _serial(rng: random.Random) -> str:
+    digits = f"{rng.getrandbits(72):018X}"
+    return f"{digits[:4]}-{digits[4:10]}-{digits[10:]}"
+
+
+def _make_licenses(
+    rng: random.Random, now: dt.datetime, devices: int, number: int
+) -> list[License]:
+    day = dt.timedelta(days=1)
+    licenses = [
+        License(
+            _serial(rng),
+            ENDPOINT_PRODUCT,
+            "commercial",
+            "active",
+            devices + 5,
+            now + 300 * day,
+            1103,
+        ),
+        License(
+            _serial(rng),
+            ENDPOINT_PRODUCT,
+            "commercial",
+            "expired",
+            10,
+            now - 30 * day,
+            1103,
+        ),
+        License(
+            _serial(rng), ENDPOINT_PRODUCT, "trial", "active", 5, now + 20 * day, 1103
+        ),
+        License(
+            _serial(rng),
+            SERVER_PRODUCT,
+            "commercial",
+            "active",
+            4,
+            now + 200 * day,
+            1949,
+        ),
+    ]
+    if number % 5 == 0:
+        licenses.append(
+            License(
+                _serial(rng),
+                SERVER_PRODUCT,
+                "commercial",
+                "suspended",
+                2,
+                now + 100 * day,
+                1949,
+            )
+        )
+    if number % 3 == 0:
+        licenses.append(
+            License(
+                _serial(rng),
+                OFFICE365_PRODUCT,
+                "commercial",
+                "active",
+                50,
+                now + 250 * day,
+                2301,
+                mailboxes_used=rng.randint(5, 40),
+            )
+        )
+    return licenses
+
+
+def _make_device(
+    rng: random.Random,
+    now: dt.datetime,
+    index: int,
+    count: int,
+    licenses: list[License],
+) -> Device:
+    endpoint, expired, trial, server_key = licenses[:4]
+    suspended = next((lic for lic in licenses if lic.state == "suspended"), None)
+
+    roll = rng.random()
+    if index % 10 == 9:
+        kind, name = SERVER, f"SRV-{index + 1:03d}"
+        serial = server_key.serial if roll < 0.7 else endpoint.serial
+        if suspended is not None and roll > 0.9:
+            serial = suspended.serial
+    elif index % 17 == 16:
+        kind, name, serial = MOBILE, f"MOB-{index + 1:03d}", endpoint.serial
+    else:
+        kind, name = WORKSTATION, f"PC-{index + 1:03d}"
+        serial = endpoint.serial
+        if roll < 0.08:
+            serial = expired.serial
+        elif roll < 0.14:
+            serial = trial.serial
+        elif roll > 0.97:
+            serial = None
+
+    device = Device(
+        id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        name=name,
+        kind=kind,
+        os_name="Windows Server 2022"
+        if kind == SERVER
+        else ("Android 14" if kind == MOBILE else "Windows 11 Pro"),
+        ip=f"10.{index // 250 % 250}.{index % 250}.{rng.randint(2, 250)}",
+        last_seen=now - dt.timedelta(minutes=rng.randint(1, 600)),
+        license_serial=serial,
+        bases_time=now - dt.timedelta(hours=rng.randint(1, 20)),
+    )
+    _give_problems(rng, now, device)
+    return device
+
+
+def _give_problems(rng: random.Random, now: dt.datetime, device: Device) -> None:
+    roll = rng.random()
+    if roll < 0.08:
+        device.problems.add(DATABASES_OUTDATED)
+        device.bases_time = now - dt.timedelta(days=rng.randint(8, 30))
+    elif roll < 0.12:
+        device.problems.add(NOT_PROTECTED)
+    elif roll < 0.16:
+        device.problems.add(THREATS_NOT_CURED)
+        device.virus_count = rng.randint(1, 4)
+        device.uncured_count = device.virus_count
+    elif roll < 0.19:
+        device.problems.add(NOT_SEEN)
+        device.last_seen = now - dt.timedelta(days=rng.randint(8, 60))
+
+
+def _seed_events(fleet: Fleet, tenant: Tenant, now: dt.datetime) -> None:
+    """Two events of each severity, one from the last hours and one days old.
+
+    Ids grow with time, as a console's event database numbers them.
+    """
+    moments = []
+    for severity in ("critical", "functional_failure", "warning", "info"):
+        moments.append(
+            (now - dt.timedelta(minutes=fleet.rng.randint(5, 600)), severity)
+        )
+        moments.append((now - dt.timedelta(days=fleet.rng.randint(2, 6)), severity))
+    for when, severity in sorted(moments):
+        fleet.raise_event(tenant, severity, when=when)
