@@ -487,3 +487,82 @@ def _seed_events(fleet: Fleet, tenant: Tenant, now: dt.datetime) -> None:
         moments.append((now - dt.timedelta(days=fleet.rng.randint(2, 6)), severity))
     for when, severity in sorted(moments):
         fleet.raise_event(tenant, severity, when=when)
+
+
+class ChangeError(ValueError):
+    """A change sent to ``POST /_sandbox/events`` names something that is not there."""
+
+
+def apply_changes(fleet: Fleet, payload: dict) -> dict:
+    """Apply new events and device changes to a fleet; return what was done.
+
+    ``payload`` holds any of::
+
+        {"events": [{"tenant": T, "severity": "critical", "device": D, "count": 1}],
+         "problems": [{"tenant": T, "device": D, "add": [...], "clear": [...]}],
+         "remove_devices": [{"tenant": T, "device": D}]}
+
+    where T is a tenant's number, uid or name and D a device's id or name (optional
+    for events: a random device is picked).
+    """
+    if not isinstance(payload, dict):
+        raise ChangeError("Send the changes as a JSON object")
+    unknown = set(payload) - {"events", "problems", "remove_devices"}
+    if unknown:
+        raise ChangeError(f"Unknown change kinds: {', '.join(sorted(unknown))}")
+
+    done: dict[str, list] = {"events": [], "problems": [], "removed": []}
+    for item in payload.get("events", []):
+        tenant = _find_tenant(fleet, item)
+        device = _find_device(tenant, item) if item.get("device") else None
+        for _ in range(int(item.get("count", 1))):
+            event = fleet.raise_event(
+                tenant, item.get("severity", "critical"), device=device
+            )
+            done["events"].append(
+                {"tenant": tenant.name, "id": event.id, "device": event.device_name}
+            )
+    for item in payload.get("problems", []):
+        tenant = _find_tenant(fleet, item)
+        device = _find_device(tenant, item)
+        for problem in item.get("add", []):
+            _check_problem(problem)
+            device.problems.add(problem)
+        for problem in item.get("clear", []):
+            _check_problem(problem)
+            device.problems.discard(problem)
+        done["problems"].append(
+            {
+                "tenant": tenant.name,
+                "device": device.name,
+                "problems": sorted(device.problems),
+            }
+        )
+    for item in payload.get("remove_devices", []):
+        tenant = _find_tenant(fleet, item)
+        device = _find_device(tenant, item)
+        tenant.devices.remove(device)
+        done["removed"].append({"tenant": tenant.name, "device": device.name})
+    return done
+
+
+def _find_tenant(fleet: Fleet, item: dict) -> Tenant:
+    key = item.get("tenant")
+    tenant = fleet.tenant(key) if key is not None else None
+    if tenant is None:
+        raise ChangeError(f"No tenant '{key}' in this sandbox")
+    return tenant
+
+
+def _find_device(tenant: Tenant, item: dict) -> Device:
+    key = item.get("device")
+    for device in tenant.devices:
+        if key in (device.id, device.name):
+            return device
+    raise ChangeError(f"No device '{key}' in tenant '{tenant.name}'")
+
+
+def _check_problem(problem: str) -> None:
+    known = {NOT_PROTECTED, DATABASES_OUTDATED, THREATS_NOT_CURED, NOT_SEEN}
+    if problem not in known:
+        raise ChangeError(f"Unknown problem '{problem}': use one of {sorted(known)}")
