@@ -1,0 +1,189 @@
+"""Builds every part of the agent from the settings, starts and stops them in order."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.config import ConfigManager, Settings
+from agent.errors import AgentError, ConfigError
+from agent.logs import RecentRecords, set_level
+from agent.sandbox.runner import Sandbox, write_json_atomically
+from agent.web.server import WebServer
+
+logger = logging.getLogger(__name__)
+
+AGENT_FILE = "agent.json"
+PORT_SEARCH_SPAN = 20
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """What the command line chose."""
+
+    config_path: Path
+    data_dir: Path
+    sandbox: bool = False
+    headless: bool = False
+    port: int | None = None
+    open_browser: bool = True
+    sandbox_tenants: int = 5
+    sandbox_seed: int = 1
+
+
+class Agent:
+    """The running agent: config, sandbox, page and, later, sync and tray."""
+
+    def __init__(self, options: AgentOptions, recent_log: RecentRecords) -> None:
+        self.options = options
+        self.recent_log = recent_log
+        self.token = secrets.token_urlsafe(32)
+        self.stop_event = threading.Event()
+        self.config = ConfigManager(options.config_path)
+        self.sandbox: Sandbox | None = None
+        self.sandbox_description: dict[str, Any] = {}
+        self.web: WebServer | None = None
+
+    # Lifecycle.
+
+    def start(self) -> None:
+        """Start the parts in order: config, sandbox, page."""
+        settings = self.config.load()
+        set_level(settings.log_level)
+        if self.config.error is not None:
+            logger.warning("Config problem: %s; using defaults", self.config.error)
+        self.config.subscribe(self._settings_changed)
+        self.config.subscribe_errors(self._config_error_changed)
+        self.config.start()
+
+        if self.options.sandbox:
+            self.sandbox = Sandbox(
+                self.options.data_dir,
+                tenants=self.options.sandbox_tenants,
+                seed=self.options.sandbox_seed,
+            )
+            self.sandbox_description = self.sandbox.start()
+
+        port = self.options.port or settings.web_port
+        self.web = WebServer(self, pick_port(port, fixed=self.options.port is not None))
+        self.web.start()
+        self._write_agent_file()
+        logger.info("Setup page: %s", self.launch_url)
+
+    def wait(self) -> None:
+        """Block until Quit or a signal asks the agent to stop."""
+        while not self.stop_event.wait(1.0):
+            pass
+
+    def stop(self) -> None:
+        """Stop the parts in reverse order, each within a time limit."""
+        self.stop_event.set()
+        if self.web is not None:
+            self.web.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        self.config.stop()
+        (self.options.data_dir / AGENT_FILE).unlink(missing_ok=True)
+        logger.info("Agent stopped")
+
+    # What the parts ask of the agent.
+
+    @property
+    def launch_url(self) -> str:
+        """The page's address with the launch token, as the tray opens it."""
+        assert self.web is not None
+        return f"{self.web.url}/?token={self.token}"
+
+    def status(self) -> dict[str, Any]:
+        """The status API's reply: version, config, sync and integrations."""
+        error = self.config.error
+        return {
+            "version": __version__,
+            "config": {
+                "path": str(self.options.config_path),
+                "ok": error is None,
+                "error": describe_config_error(error),
+                "settings": self.config.settings.as_dict(),
+            },
+            "sync": {"state": "idle", "last_run": None, "next_run": None},
+            "integrations": [],
+            "sandbox": bool(self.sandbox),
+        }
+
+    # Reactions to config changes.
+
+    def _settings_changed(self, old: Settings, new: Settings) -> None:
+        if old.log_level != new.log_level:
+            set_level(new.log_level)
+        if old.web_port != new.web_port and self.options.port is None:
+            logger.info(
+                "WebPort changed to %s: the page moves there at the next start",
+                new.web_port,
+            )
+
+    def _config_error_changed(self, error: ConfigError | None) -> None:
+        if error is None:
+            logger.info("The config file is good again")
+
+    def _write_agent_file(self) -> None:
+        assert self.web is not None
+        write_json_atomically(
+            self.options.data_dir / AGENT_FILE,
+            {
+                "pid": os.getpid(),
+                "url": self.launch_url,
+                "port": self.web.port,
+                "token": self.token,
+            },
+        )
+
+
+def describe_config_error(error: AgentError | None) -> dict[str, Any] | None:
+    """A config error as JSON: its message, line and key."""
+    if error is None:
+        return None
+    return {
+        "message": str(error),
+        "line": getattr(error, "line", None),
+        "key": getattr(error, "key", None),
+    }
+
+
+def pick_port(preferred: int, *, fixed: bool = False) -> int:
+    """The preferred port if free, else the next free one; a fixed port must be free."""
+    candidates = (
+        [preferred] if fixed else range(preferred, preferred + PORT_SEARCH_SPAN)
+    )
+    for port in candidates:
+        if port_is_free(port):
+            if port != preferred:
+                logger.warning(
+                    "Port %s is taken; the page uses port %s", preferred, port
+                )
+            return port
+    if fixed:
+        raise AgentError(
+            f"Port {preferred} on 127.0.0.1 is taken by another program: "
+            "choose another with --port"
+        )
+    raise AgentError(
+        f"Ports {preferred} to {preferred + PORT_SEARCH_SPAN - 1} are all taken: "
+        "set WebPort in the config file to a free port"
+    )
+
+
+def port_is_free(port: int) -> bool:
+    """Whether 127.0.0.1:port can be listened on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,232 @@
+"""The command line: the agent itself and its helper commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from agent import __version__
+from agent.paths import default_config_path, default_data_dir, ensure_private_dir
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for ``integration-agent`` and its subcommands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the IntegrationUI.exe.config file (default: beside the program)",
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the database, logs and agent.json live "
+        "(default: the platform's data folder)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="integration-agent",
+        description="Keeps Tigerpaw in step with Kaspersky Security Center and "
+        "Kaspersky Business Hub.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start built-in emulators of KSC, Business Hub and Tigerpaw to try the "
+        "agent without real servers",
+    )
+    parser.add_argument(
+        "--headless", action="store_true", help="run without a tray icon"
+    )
+    parser.add_argument("--port", type=int, default=None, help="the page's port")
+    parser.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not open the setup page in a browser at start",
+    )
+    parser.add_argument(
+        "--sandbox-tenants",
+        type=int,
+        default=5,
+        help="companies per emulated console with --sandbox (default 5)",
+    )
+
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    sandbox = commands.add_parser(
+        "sandbox", parents=[common], help="run only the emulators"
+    )
+    sandbox.add_argument("--tenants", type=int, default=5, help="companies per console")
+    sandbox.add_argument("--seed", type=int, default=1, help="seed of the test data")
+    sandbox.add_argument(
+        "--devices", type=int, default=None, help="devices per company (default varies)"
+    )
+
+    check = commands.add_parser(
+        "check-config", parents=[common], help="validate a config file"
+    )
+    check.add_argument("path", nargs="?", type=Path, default=None)
+
+    commands.add_parser(
+        "status", parents=[common], help="show what the running agent reports"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    config_path = (args.config or default_config_path()).resolve()
+    data_dir = ensure_private_dir((args.data_dir or default_data_dir()).resolve())
+
+    if args.command == "sandbox":
+        return run_sandbox(args, data_dir)
+    if args.command == "check-config":
+        from agent.config import check_config
+
+        return check_config((args.path or config_path).resolve())
+    if args.command == "status":
+        return show_status(data_dir)
+    return run_agent(args, config_path, data_dir)
+
+
+def run_agent(args: argparse.Namespace, config_path: Path, data_dir: Path) -> int:
+    """Start the agent and keep it running until Quit, Ctrl+C or SIGTERM."""
+    from agent.app import Agent, AgentOptions
+    from agent.errors import AgentError
+    from agent.logs import setup_logging
+
+    running = running_agent(data_dir)
+    if running is not None:
+        print(f"The agent is already running: {running['url']}")
+        open_page(running["url"], args)
+        return 0
+
+    recent = setup_logging(data_dir)
+    options = AgentOptions(
+        config_path=config_path,
+        data_dir=data_dir,
+        sandbox=args.sandbox,
+        headless=args.headless or not has_display(),
+        port=args.port,
+        open_browser=not args.no_browser,
+        sandbox_tenants=args.sandbox_tenants,
+    )
+    agent = Agent(options, recent)
+    stop_on_signals(agent.stop_event)
+    try:
+        agent.start()
+    except AgentError as err:
+        logger.error("%s", err)
+        agent.stop()
+        return 2
+
+    if agent.sandbox_description:
+        from agent.sandbox.runner import credentials_text
+
+        print(credentials_text(agent.sandbox_description), flush=True)
+    if options.headless:
+        logger.info("Running without a tray icon (no display or --headless)")
+    print(f"Setup page: {agent.launch_url}", flush=True)
+    open_page(agent.launch_url, args)
+    try:
+        agent.wait()
+    finally:
+        agent.stop()
+    return 0
+
+
+def run_sandbox(args: argparse.Namespace, data_dir: Path) -> int:
+    """Run the emulators alone until Ctrl+C or SIGTERM."""
+    from agent.logs import setup_logging
+    from agent.sandbox.runner import Sandbox, credentials_text
+
+    setup_logging(data_dir)
+    sandbox = Sandbox(
+        data_dir, tenants=args.tenants, seed=args.seed, devices=args.devices
+    )
+    stop = threading.Event()
+    stop_on_signals(stop)
+    description = sandbox.start()
+    print(credentials_text(description), flush=True)
+    print(f"Details for scripts: {data_dir / 'sandbox.json'}", flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def show_status(data_dir: Path) -> int:
+    """Print what the running agent reports; 1 when none runs."""
+    running = running_agent(data_dir)
+    if running is None:
+        print(f"No agent is running with the data folder {data_dir}")
+        return 1
+    reply = requests.get(
+        running["url"].split("/?")[0] + "/api/status",
+        headers={"Authorization": f"Bearer {running['token']}"},
+        timeout=5,
+    )
+    print(json.dumps(reply.json(), indent=2))
+    return 0 if reply.ok else 1
+
+
+def running_agent(data_dir: Path) -> dict[str, Any] | None:
+    """The ``agent.json`` of an agent that runs and answers, if there is one."""
+    path = data_dir / "agent.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        base = str(info["url"]).split("/?")[0]
+        reply = requests.get(
+            f"{base}/api/status",
+            headers={"Authorization": f"Bearer {info['token']}"},
+            timeout=2,
+        )
+    except (OSError, ValueError, KeyError, requests.RequestException):
+        return None
+    return info if reply.ok else None
+
+
+def has_display() -> bool:
+    """Whether a desktop session is there to show a tray icon and a browser."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_page(url: str, args: argparse.Namespace) -> None:
+    """Open the page in the desktop's browser, unless told not to or there is none."""
+    if getattr(args, "no_browser", False) or getattr(args, "headless", False):
+        return
+    if not has_display():
+        # Without a desktop, webbrowser would start a text browser in this terminal.
+        return
+    webbrowser.open(url)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Let Ctrl+C and SIGTERM ask for a clean stop."""
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logger.info("Stopping (signal %s)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
