@@ -1,0 +1,63 @@
+"""The agent's local state in SQLite; the only package that writes SQL."""
+
+from agent.store.choices import SEVERITIES, SEVERITY_LABELS, OrderRule, SyncChoices
+from agent.store.db import DB_FILE_NAME, describe_error
+from agent.store.integrations import console_identity
+from agent.store.records import (
+    ABANDONED,
+    CLOSING,
+    DEFAULT_INTEGRATION_NAME,
+    FAILED,
+    KBH,
+    KSC,
+    OPEN,
+    OPENING,
+    PENDING,
+    PLATFORM,
+    SENT,
+    SOURCES,
+    AccountMapping,
+    Administrator,
+    HistoryEntry,
+    Integration,
+    IntegrationSettings,
+    NewHistory,
+    NewTenant,
+    OutboxItem,
+    Tenant,
+    TrackedOrder,
+)
+from agent.store.store import Store
+
+__all__ = [
+    "ABANDONED",
+    "CLOSING",
+    "DB_FILE_NAME",
+    "DEFAULT_INTEGRATION_NAME",
+    "FAILED",
+    "KBH",
+    "KSC",
+    "OPEN",
+    "OPENING",
+    "PENDING",
+    "PLATFORM",
+    "SENT",
+    "SEVERITIES",
+    "SEVERITY_LABELS",
+    "SOURCES",
+    "AccountMapping",
+    "Administrator",
+    "HistoryEntry",
+    "Integration",
+    "IntegrationSettings",
+    "NewHistory",
+    "NewTenant",
+    "OrderRule",
+    "OutboxItem",
+    "Store",
+    "SyncChoices",
+    "Tenant",
+    "TrackedOrder",
+    "console_identity",
+    "describe_error",
+]

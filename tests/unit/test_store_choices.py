@@ -1,0 +1,165 @@
+"""Tests of sync choices and the index of open service orders."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+
+import pytest
+
+from agent.errors import SetupError, StoreError
+from agent.store import (
+    CLOSING,
+    OPEN,
+    OPENING,
+    SEVERITIES,
+    IntegrationSettings,
+    NewTenant,
+    OrderRule,
+    Store,
+    SyncChoices,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh store in a temporary folder."""
+    with Store.open_in(tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def integration(store):
+    """A KBH integration with one company."""
+    created = store.create_integration(
+        IntegrationSettings(source="kbh", kbh_email="msp@example.test")
+    )
+    store.add_tenants(created.id, [NewTenant("c-1", "Contoso")])
+    return created
+
+
+def test_new_integrations_get_the_vendors_defaults(store, integration):
+    """Every severity present and off, lifetime one day, nothing billed."""
+    choices = store.get_sync_choices(integration.id)
+
+    assert set(choices.events) == set(SEVERITIES)
+    assert all(not rule.enabled for rule in choices.events.values())
+    assert all(rule.lifetime_days == 1 for rule in choices.events.values())
+    assert choices.price_book_items == {}
+    assert choices.missing() == []
+
+
+def test_choices_round_trip_and_stay_per_integration(store, integration):
+    """Saved choices come back equal; another integration keeps its defaults."""
+    other = store.create_integration(
+        IntegrationSettings(source="ksc", name="KSC", ksc_address="ksc.example.test")
+    )
+    choices = SyncChoices(
+        rep="JSMITH",
+        new_status="New",
+        closed_status="Closed",
+        events={
+            "critical": OrderRule(
+                enabled=True, priority="High", order_type="Security", lifetime_days=3
+            )
+        },
+        device_statuses={
+            "databases_outdated": OrderRule(enabled=True, priority="Low"),
+        },
+        price_book_items={
+            "Kaspersky Endpoint Security/workstation": "KES-WKS",
+            "Kaspersky Endpoint Security/server": "KES-SRV",
+        },
+        bill_by_category=True,
+    )
+
+    saved = store.set_sync_choices(integration.id, choices)
+
+    assert store.get_sync_choices(integration.id) == saved
+    assert saved.events["critical"].lifetime_days == 3
+    assert saved.events["warning"] == OrderRule()
+    assert saved.device_statuses["databases_outdated"].priority == "Low"
+    assert store.get_sync_choices(other.id) == SyncChoices()
+
+
+@pytest.mark.parametrize(
+    ("choices", "field"),
+    [
+        (SyncChoices(events={"info": OrderRule()}), "events"),
+        (
+            SyncChoices(events={"critical": OrderRule(lifetime_days=0)}),
+            "events.critical.lifetime_days",
+        ),
+        (SyncChoices(rep=5), "rep"),  # type: ignore[arg-type]
+        (SyncChoices(price_book_items={" ": "X"}), "price_book_items"),
+        (
+            SyncChoices(device_statuses={"x": OrderRule(enabled="yes")}),  # type: ignore[arg-type]
+            "device_statuses.x.enabled",
+        ),
+    ],
+)
+def test_bad_choices_are_refused_with_the_field(store, integration, choices, field):
+    """SetupError names the bad field; the saved choices do not change."""
+    with pytest.raises(SetupError) as caught:
+        store.set_sync_choices(integration.id, choices)
+
+    assert caught.value.field == field
+    assert store.get_sync_choices(integration.id) == SyncChoices()
+
+
+def test_missing_lists_required_general_fields_once_a_rule_is_on(store):
+    """Rep and both statuses are required only while orders may open."""
+    on = dataclasses.replace(
+        SyncChoices(new_status="New"),
+        events={**SyncChoices().events, "warning": OrderRule(enabled=True)},
+    )
+
+    assert on.missing() == ["rep", "closed_status"]
+
+
+def test_unreadable_saved_choices_give_a_store_error(store, integration):
+    """A damaged document in the file is reported with what to do."""
+    store.set_sync_choices(integration.id, SyncChoices())
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE sync_choices SET choices = '{\"rep\": 5}'")
+
+    with pytest.raises(StoreError, match="save them again"):
+        store.get_sync_choices(integration.id)
+
+
+def test_one_tracked_order_per_tenant_device_and_kind(store, integration):
+    """A second order for the same cause returns the first; other causes are apart."""
+    [tenant] = store.list_tenants(integration.id)
+
+    first = store.track_order(tenant.id, "dev-1", "status:not_protected", "k1")
+    repeat = store.track_order(tenant.id, "dev-1", "status:not_protected", "k2")
+    other = store.track_order(tenant.id, "dev-1", "event:critical", "k3", 4711)
+
+    assert first.state == OPENING and first.order_number is None
+    assert repeat == first
+    assert (other.state, other.order_number) == (OPEN, 4711)
+    assert store.find_order_by_key("k2") is None
+    with pytest.raises(StoreError, match="already tracks another"):
+        store.track_order(tenant.id, "dev-2", "status:not_protected", "k1")
+
+
+def test_tracked_order_lifecycle(store, integration):
+    """opening -> open (number) -> closing -> forgotten."""
+    [tenant] = store.list_tenants(integration.id)
+    store.track_order(tenant.id, "dev-1", "status:databases_outdated", "k1")
+
+    opened = store.order_opened("k1", 5150)
+    closing = store.order_closing("k1")
+
+    assert (opened.state, opened.order_number) == (OPEN, 5150)
+    assert (closing.state, closing.order_number) == (CLOSING, 5150)
+    assert store.find_order(tenant.id, "dev-1", "status:databases_outdated") == closing
+    assert store.list_orders(integration_id=integration.id) == [closing]
+    assert store.list_orders(tenant_id=tenant.id) == [closing]
+    assert store.list_orders(integration_id="other") == []
+    assert store.forget_order("k1") is True
+    assert store.forget_order("k1") is False
+    reopened = store.track_order(tenant.id, "dev-1", "status:databases_outdated", "k9")
+    assert reopened.key == "k9"
+    with pytest.raises(StoreError, match="tracks no service order"):
+        store.order_opened("k1", 1)
