@@ -1,0 +1,44 @@
+"""The check-config command: is a config file good, and if not, where is it wrong."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from agent.config.reader import parse_config, read_config_bytes
+from agent.errors import ConfigError
+
+
+def check_config(path: Path, out: TextIO | None = None) -> int:
+    """Print "OK" and the effective settings, or each error; return 0 or 1."""
+    # Looked up at call time, so a redirected sys.stdout is honoured.
+    out = out if out is not None else sys.stdout
+    try:
+        result = parse_config(read_config_bytes(path), path)
+    except ConfigError as err:
+        print(f"ERROR: {path}", file=out)
+        print(f"  {err}", file=out)
+        return 1
+
+    if result.errors:
+        print(f"ERROR: {path}", file=out)
+        for error in result.errors:
+            print(f"  {error}", file=out)
+        _print_warnings(result.warnings, out)
+        return 1
+
+    assert result.settings is not None
+    print(f"OK: {path}", file=out)
+    for key, value in result.settings.as_dict().items():
+        print(f"  {key} = {value}", file=out)
+    for key in result.settings.unknown_keys:
+        print(f"  note: unknown setting {key!r} is kept but not used", file=out)
+    _print_warnings(result.warnings, out)
+    return 0
+
+
+def _print_warnings(warnings: tuple[str, ...], out: TextIO) -> None:
+    """One line per warning (duplicate keys)."""
+    for warning in warnings:
+        print(f"  warning: {warning}", file=out)
