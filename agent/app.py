@@ -16,6 +16,8 @@ from agent.config import ConfigManager, Settings
 from agent.errors import AgentError, ConfigError
 from agent.logs import RecentRecords, set_level
 from agent.sandbox.runner import Sandbox, write_json_atomically
+from agent.secrets import SecretStore
+from agent.store import Store, Tenant
 from agent.web.server import WebServer
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class Agent:
         self.token = secrets.token_urlsafe(32)
         self.stop_event = threading.Event()
         self.config = ConfigManager(options.config_path)
+        self.store: Store | None = None
+        self.secrets: SecretStore | None = None
         self.sandbox: Sandbox | None = None
         self.sandbox_description: dict[str, Any] = {}
         self.web: WebServer | None = None
@@ -54,7 +58,7 @@ class Agent:
     # Lifecycle.
 
     def start(self) -> None:
-        """Start the parts in order: config, sandbox, page."""
+        """Start the parts in order: config, store and secrets, sandbox, page."""
         settings = self.config.load()
         set_level(settings.log_level)
         if self.config.error is not None:
@@ -62,6 +66,9 @@ class Agent:
         self.config.subscribe(self._settings_changed)
         self.config.subscribe_errors(self._config_error_changed)
         self.config.start()
+
+        self.store = Store.open_in(self.options.data_dir)
+        self.secrets = SecretStore(self.options.data_dir)
 
         if self.options.sandbox:
             self.sandbox = Sandbox(
@@ -71,8 +78,9 @@ class Agent:
             )
             self.sandbox_description = self.sandbox.start()
 
-        port = self.options.port or settings.web_port
-        self.web = WebServer(self, pick_port(port, fixed=self.options.port is not None))
+        fixed = self.options.port is not None
+        port = self.options.port if self.options.port is not None else settings.web_port
+        self.web = WebServer(self, pick_port(port, fixed=fixed))
         self.web.start()
         self._write_agent_file()
         logger.info("Setup page: %s", self.launch_url)
@@ -90,6 +98,8 @@ class Agent:
         if self.sandbox is not None:
             self.sandbox.stop()
         self.config.stop()
+        if self.store is not None:
+            self.store.close()
         (self.options.data_dir / AGENT_FILE).unlink(missing_ok=True)
         logger.info("Agent stopped")
 
@@ -113,9 +123,29 @@ class Agent:
                 "settings": self.config.settings.as_dict(),
             },
             "sync": {"state": "idle", "last_run": None, "next_run": None},
-            "integrations": [],
+            "integrations": self._integrations_status(),
+            "secrets": {
+                "backend": self.secrets.backend_name if self.secrets else None,
+                "fallback": bool(self.secrets and self.secrets.is_fallback),
+            },
             "sandbox": bool(self.sandbox),
         }
+
+    def _integrations_status(self) -> list[dict[str, Any]]:
+        if self.store is None:
+            return []
+        integrations = []
+        for integration in self.store.list_integrations():
+            tenants = self.store.list_tenants(integration.id)
+            integrations.append(
+                {
+                    "id": integration.id,
+                    "name": integration.name,
+                    "source": integration.source,
+                    "tenants": [tenant_status(tenant) for tenant in tenants],
+                }
+            )
+        return integrations
 
     # Reactions to config changes.
 
@@ -145,6 +175,22 @@ class Agent:
         )
 
 
+def tenant_status(tenant: Tenant) -> dict[str, Any]:
+    """A tenant as the status API shows it: its account, last sync and error."""
+    mapping = tenant.mapping
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "account": (
+            {"number": mapping.account_number, "name": mapping.account_name}
+            if mapping
+            else None
+        ),
+        "last_sync": tenant.last_sync_at.isoformat() if tenant.last_sync_at else None,
+        "error": tenant.last_error,
+    }
+
+
 def describe_config_error(error: AgentError | None) -> dict[str, Any] | None:
     """A config error as JSON: its message, line and key."""
     if error is None:
@@ -157,7 +203,10 @@ def describe_config_error(error: AgentError | None) -> dict[str, Any] | None:
 
 
 def pick_port(preferred: int, *, fixed: bool = False) -> int:
-    """The preferred port if free, else the next free one; a fixed port must be free."""
+    """The preferred port if free, else the next free one; a fixed port must be free.
+
+    Port 0 lets the system choose any free port.
+    """
     candidates = (
         [preferred] if fixed else range(preferred, preferred + PORT_SEARCH_SPAN)
     )

@@ -8,6 +8,8 @@ import logging.handlers
 import threading
 from pathlib import Path
 
+from agent.secrets import RedactingFilter
+
 LOG_FILE_NAME = "agent.log"
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -79,6 +81,12 @@ def setup_logging(
         root.addHandler(rotating)
     recent = RecentRecords()
     root.addHandler(recent)
+
+    # A filter on the root logger misses records from child loggers, so every
+    # handler masks the secrets itself.
+    redacting = RedactingFilter()
+    for handler in root.handlers:
+        handler.addFilter(redacting)
 
     set_level(level)
     # Libraries log every request at DEBUG/INFO; the agent's own lines say what matters.

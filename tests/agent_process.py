@@ -82,6 +82,7 @@ class AgentProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self._output.close()
                 raise AssertionError(f"The agent exited early:\n{self.output()}")
             info = self.agent_info()
             if info and self._answers(info):

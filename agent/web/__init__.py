@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from agent.app import Agent
 
 
-def create_app(agent: Agent, port: int) -> Flask:
+def create_app(agent: Agent, port: int = 0) -> Flask:
     """The page's Flask app, guarded by the agent's launch token."""
     app = Flask(__name__)
     app.extensions["agent"] = agent

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, abort, redirect, request, session
+from flask import Flask, Request, abort, current_app, redirect, request, session
 from werkzeug.wrappers import Response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -59,18 +59,26 @@ def csrf_token() -> str:
     return str(session[CSRF_FIELD])
 
 
-def install(app: Flask, launch_token: str, port: int) -> None:
+def set_port(app: Flask, port: int) -> None:
+    """Tell the guards which port the page listens on, once the server knows it."""
+    app.config["AGENT_PORT"] = port
+    # Cookies are shared by every port of a host: name ours after the port.
+    app.config["SESSION_COOKIE_NAME"] = f"agent_session_{port}"
+
+
+def install(app: Flask, launch_token: str, port: int = 0) -> None:
     """Guard every request of ``app`` and set safe response headers."""
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),
-        SESSION_COOKIE_NAME=f"agent_session_{port}",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
     )
+    set_port(app, port)
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.before_request
     def guard() -> Response | None:
+        port = current_app.config["AGENT_PORT"]
         if not host_is_ours(request, port):
             abort(403, "This page answers only to 127.0.0.1 and localhost.")
         if request.method not in SAFE_METHODS and not origin_is_ours(request, port):

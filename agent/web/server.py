@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from waitress.server import create_server
 
-from agent.web import create_app
+from agent.web import create_app, security
 
 if TYPE_CHECKING:
     from agent.app import Agent
@@ -22,10 +22,12 @@ class WebServer:
     """The page's HTTP server, listening on 127.0.0.1 only."""
 
     def __init__(self, agent: Agent, port: int) -> None:
-        self.app = create_app(agent, port)
+        self.app = create_app(agent)
         self._server = create_server(
             self.app, host=HOST, port=port, threads=6, ident="IntegrationAgent"
         )
+        # Port 0 means "any free port": the guards learn the real one here.
+        security.set_port(self.app, self.port)
         self._thread = threading.Thread(
             target=self._server.run, name="web", daemon=True
         )
