@@ -321,6 +321,9 @@ class KbhEmulator(Emulator):
                 "status": device.status,
                 "problems": sorted(device.problems),
                 "last_seen": iso_time(device.last_seen),
+                # Modelled: the subscription the device uses, so devices can be
+                # billed by kind; null when it uses none.
+                "license_id": device.license_serial,
             }
             for device in company.devices[offset : offset + limit]
         ]

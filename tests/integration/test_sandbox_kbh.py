@@ -303,11 +303,37 @@ def test_devices_page_up_with_their_problems(kbh: Client) -> None:
 
     assert [d["id"] for d in devices] == [d.id for d in tenant.devices]
     for device, seeded in zip(devices, tenant.devices, strict=True):
-        assert set(device) == {"id", "name", "kind", "status", "problems", "last_seen"}
+        assert set(device) == {
+            "id",
+            "name",
+            "kind",
+            "status",
+            "problems",
+            "last_seen",
+            "license_id",
+        }
+        assert device["license_id"] == seeded.license_serial
         assert device["kind"] in ("workstation", "server", "mobile")
         assert device["status"] == seeded.status
         assert device["problems"] == sorted(seeded.problems)
         assert parse_utc(device["last_seen"]) == seeded.last_seen
+
+
+def test_devices_name_the_licenses_the_licenses_count(kbh: Client) -> None:
+    token = kbh.sign_in()
+    tenant = first_company(kbh)
+    path = f"/api/v1/companies/{tenant.uid}"
+
+    devices = kbh.read_all(f"{path}/devices", token, limit=7)
+    licenses = kbh.get(f"{path}/licenses", token).json()["items"]
+
+    serials = {lic["id"] for lic in licenses}
+    named = [d["license_id"] for d in devices if d["license_id"] is not None]
+    assert named and set(named) <= serials
+    for lic in licenses:
+        assert named.count(lic["id"]) == lic["devices_used"]
+    kinds = {d["kind"] for d in devices if d["license_id"] == licenses[0]["id"]}
+    assert "workstation" in kinds
 
 
 def test_device_problems_change_through_the_sandbox(kbh: Client) -> None:
