@@ -17,6 +17,7 @@ from agent.errors import AgentError, ConfigError
 from agent.logs import RecentRecords, set_level
 from agent.sandbox.runner import Sandbox, write_json_atomically
 from agent.secrets import SecretStore
+from agent.sources import kbh
 from agent.store import Store, Tenant
 from agent.web.server import WebServer
 
@@ -77,6 +78,12 @@ class Agent:
                 seed=self.options.sandbox_seed,
             )
             self.sandbox_description = self.sandbox.start()
+            kbh.register_servers(
+                {
+                    environment: (server["url"], server["cert"])
+                    for environment, server in self.sandbox_description["kbh"].items()
+                }
+            )
 
         fixed = self.options.port is not None
         port = self.options.port if self.options.port is not None else settings.web_port
@@ -97,6 +104,7 @@ class Agent:
             self.web.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
+            kbh.clear_registered_servers()
         self.config.stop()
         if self.store is not None:
             self.store.close()

@@ -212,20 +212,20 @@ class HttpTransport:
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.RequestException as err:
-                failure = translate(err, self.system, url)
-                if not (failure.transient and attempt < attempts):
-                    raise failure from err
-                self._wait(attempt, None, failure)
+                lost = translate(err, self.system, url)
+                if not (lost.transient and attempt < attempts):
+                    raise lost from err
+                self._wait(attempt, None, lost)
                 continue
 
-            failure = self.status_error(response)
-            if failure is None:
+            refused = self.status_error(response)
+            if refused is None:
                 return response
-            asked = getattr(failure, "retry_after", None)
+            asked = getattr(refused, "retry_after", None)
             if attempt >= attempts or (asked or 0) > MAX_RETRY_WAIT:
                 # A long Retry-After goes to the scheduler instead of blocking here.
-                raise failure
-            self._wait(attempt, asked, failure)
+                raise refused
+            self._wait(attempt, asked, refused)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def status_error(self, response: requests.Response) -> RemoteError | None:

@@ -58,20 +58,20 @@ class Sandbox:
         kbh_identity = make_certificate(folder, "kbh")
 
         ksc_fleet = seed.make_fleet("ksc", self.tenants, self.seed, self.devices)
-        self.ksc = KscEmulator(ksc_fleet, tls=klserver, seed=self.seed).start()
-        self.proxy = ProxyEmulator(seed=self.seed).start()
+        self.ksc = ksc = KscEmulator(ksc_fleet, tls=klserver, seed=self.seed).start()
+        self.proxy = proxy = ProxyEmulator(seed=self.seed).start()
         for environment in KBH_ENVIRONMENTS:
             fleet = seed.make_fleet(environment, self.tenants, self.seed, self.devices)
             self.kbh[environment] = KbhEmulator(
                 fleet, environment=environment, tls=kbh_identity, seed=self.seed
             ).start()
-        self.tigerpaw = TigerpawEmulator(
+        self.tigerpaw = tigerpaw = TigerpawEmulator(
             seed.tigerpaw_account_names(self.tenants), seed=self.seed
         ).start()
 
         self.description = {
-            "ksc": {**self.ksc.describe(), "cert": str(klserver.cert_path)},
-            "proxy": self.proxy.describe(),
+            "ksc": {**ksc.describe(), "cert": str(klserver.cert_path)},
+            "proxy": proxy.describe(),
             "kbh": {
                 environment: {
                     **emulator.describe(),
@@ -79,7 +79,7 @@ class Sandbox:
                 }
                 for environment, emulator in self.kbh.items()
             },
-            "tigerpaw": self.tigerpaw.describe(),
+            "tigerpaw": tigerpaw.describe(),
         }
         write_json_atomically(self.data_dir / SANDBOX_FILE, self.description)
         logger.info(

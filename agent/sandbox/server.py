@@ -23,7 +23,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import Any, Self
 
 from agent.sandbox.certs import TlsIdentity
 
@@ -188,7 +188,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size_line = self.rfile.readline(1024)
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
@@ -332,7 +332,7 @@ class Emulator(abc.ABC):
         """The TLS context to serve with; emulators may narrow the versions."""
         return self.tls.server_context() if self.tls else None
 
-    def start(self) -> Emulator:
+    def start(self) -> Self:
         """Listen on the host and a free port, and serve on a background thread."""
         self._server = _Server(self, self.tls_context())
         self._thread = threading.Thread(
