@@ -21,10 +21,13 @@ The tree::
         |   +-- WrongCredentials
         |   +-- AccountInactive
         |   +-- PermissionDenied    a right is missing; ``right`` names it
+        |       +-- NotCrossReferenced  a Tigerpaw account lacks the external product
         +-- RateLimited             slow down; ``retry_after`` seconds
         +-- ServerError             the server failed; ``status`` and its message
         +-- ProtocolError           the server answered something we cannot read
         +-- RecordLocked            Tigerpaw holds the record open on someone's screen
+        +-- RequestRejected         the server refused what we sent; ``status`` says how
+            +-- RecordNotFound      the record asked for does not exist
 
 Auth errors stop work and ask the user; connect errors, rate limits, server errors and
 locks are transient and retried.
@@ -172,3 +175,26 @@ class RecordLocked(RemoteError):
     """Tigerpaw holds the record open on someone's screen; try again later."""
 
     transient = True
+
+
+class NotCrossReferenced(PermissionDenied):
+    """A Tigerpaw account is not cross-referenced to the SOAP user's external product.
+
+    ``account`` is the account number; a person assigns the product in Tigerpaw.
+    """
+
+    def __init__(self, message: str, *, account: int | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.account = account
+
+
+class RequestRejected(RemoteError):
+    """The server refused what we sent (a value, a state); ``status`` says how."""
+
+    def __init__(self, message: str, *, status: int = 0, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status
+
+
+class RecordNotFound(RequestRejected):
+    """The record asked for does not exist (or no longer does)."""
