@@ -17,6 +17,7 @@ from agent.errors import AgentError, ConfigError
 from agent.logs import RecentRecords, set_level
 from agent.sandbox.runner import Sandbox, write_json_atomically
 from agent.secrets import SecretStore
+from agent.setup_flow import SetupService
 from agent.sources import kbh
 from agent.store import Store, Tenant
 from agent.web.server import WebServer
@@ -55,6 +56,7 @@ class Agent:
         self.sandbox: Sandbox | None = None
         self.sandbox_description: dict[str, Any] = {}
         self.web: WebServer | None = None
+        self.setup = SetupService(self)
 
     # Lifecycle.
 
@@ -62,8 +64,6 @@ class Agent:
         """Start the parts in order: config, store and secrets, sandbox, page."""
         settings = self.config.load()
         set_level(settings.log_level)
-        if self.config.error is not None:
-            logger.warning("Config problem: %s; using defaults", self.config.error)
         self.config.subscribe(self._settings_changed)
         self.config.subscribe_errors(self._config_error_changed)
         self.config.start()
@@ -90,7 +90,8 @@ class Agent:
         self.web = WebServer(self, pick_port(port, fixed=fixed))
         self.web.start()
         self._write_agent_file()
-        logger.info("Setup page: %s", self.launch_url)
+        # The launch token stays out of the log: agent.json (owner only) holds it.
+        logger.info("Setup page listening on %s", self.web.url)
 
     def wait(self) -> None:
         """Block until Quit or a signal asks the agent to stop."""
@@ -130,6 +131,10 @@ class Agent:
                 "error": describe_config_error(error),
                 "settings": self.config.settings.as_dict(),
             },
+            "page": {
+                "url": self.web.url if self.web else None,
+                "port": self.web.port if self.web else None,
+            },
             "sync": {"state": "idle", "last_run": None, "next_run": None},
             "integrations": self._integrations_status(),
             "secrets": {
@@ -160,10 +165,13 @@ class Agent:
     def _settings_changed(self, old: Settings, new: Settings) -> None:
         if old.log_level != new.log_level:
             set_level(new.log_level)
-        if old.web_port != new.web_port and self.options.port is None:
+        serving = self.web.port if self.web else None
+        if old.web_port != new.web_port and new.web_port != serving:
             logger.info(
-                "WebPort changed to %s: the page moves there at the next start",
+                "WebPort changed to %s: the page stays on port %s until the agent "
+                "restarts",
                 new.web_port,
+                serving,
             )
 
     def _config_error_changed(self, error: ConfigError | None) -> None:

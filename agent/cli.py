@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +21,61 @@ from agent.paths import default_config_path, default_data_dir, ensure_private_di
 
 logger = logging.getLogger(__name__)
 
+#: The most companies a sandbox console holds; more only slows the start.
+MAX_SANDBOX_TENANTS = 10_000
+
+
+def int_in_range(low: int, high: int, *, zero: bool = False) -> Callable[[str], int]:
+    """An argparse type: a whole number from low to high (or 0 when ``zero``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is not a whole number"
+            ) from None
+        if (zero and value == 0) or low <= value <= high:
+            return value
+        extra = " (or 0 for any free port)" if zero else ""
+        raise argparse.ArgumentTypeError(
+            f"{value} is out of range: use {low} to {high}{extra}"
+        )
+
+    return parse
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """--config and --data-dir, accepted before or after a subcommand.
+
+    A subcommand's copy defaults to "not given", so that the value given before the
+    subcommand is not overwritten by the subcommand's default.
+    """
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        help="the IntegrationUI.exe.config file (default: beside the program)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default,
+        help="where the database, logs, agent.json and sandbox.json live "
+        "(default: the platform's per-user data folder)",
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser for ``integration-agent`` and its subcommands."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="the IntegrationUI.exe.config file (default: beside the program)",
-    )
-    common.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="where the database, logs and agent.json live "
-        "(default: the platform's data folder)",
-    )
-
     parser = argparse.ArgumentParser(
         prog="integration-agent",
         description="Keeps Tigerpaw in step with Kaspersky Security Center and "
-        "Kaspersky Business Hub.",
-        parents=[common],
+        "Kaspersky Business Hub. Without a command it runs the agent.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    add_common_options(parser, top=True)
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument(
         "--sandbox",
@@ -54,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--headless", action="store_true", help="run without a tray icon"
     )
-    parser.add_argument("--port", type=int, default=None, help="the page's port")
+    parser.add_argument(
+        "--port",
+        type=int_in_range(1024, 65535, zero=True),
+        default=None,
+        help="the page's port (default: WebPort of the config file)",
+    )
     parser.add_argument(
         "--no-browser",
         action="store_true",
@@ -62,29 +99,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sandbox-tenants",
-        type=int,
+        type=int_in_range(1, MAX_SANDBOX_TENANTS),
         default=5,
-        help="companies per emulated console with --sandbox (default 5)",
+        help="companies per emulated console with --sandbox",
     )
 
     commands = parser.add_subparsers(dest="command", metavar="command")
     sandbox = commands.add_parser(
-        "sandbox", parents=[common], help="run only the emulators"
+        "sandbox",
+        help="run only the emulators",
+        description="Run the emulated KSC, Business Hub and Tigerpaw servers alone, "
+        "printing their addresses and test credentials (also in sandbox.json).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    sandbox.add_argument("--tenants", type=int, default=5, help="companies per console")
-    sandbox.add_argument("--seed", type=int, default=1, help="seed of the test data")
+    add_common_options(sandbox, top=False)
     sandbox.add_argument(
-        "--devices", type=int, default=None, help="devices per company (default varies)"
+        "--tenants",
+        type=int_in_range(1, MAX_SANDBOX_TENANTS),
+        default=5,
+        help="companies per console",
+    )
+    sandbox.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="seed of the test data (same seed, same data)",
+    )
+    sandbox.add_argument(
+        "--devices",
+        type=int_in_range(1, 100_000),
+        default=None,
+        help="devices per company (default: from 6 to 30, varying)",
     )
 
     check = commands.add_parser(
-        "check-config", parents=[common], help="validate a config file"
+        "check-config",
+        help="validate a config file",
+        description="Validate a config file: each error names its line and key. "
+        "Exit code 0 when the file is good, 1 when it is not.",
     )
-    check.add_argument("path", nargs="?", type=Path, default=None)
+    add_common_options(check, top=False)
+    check.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="the file to check (default: the --config file)",
+    )
 
-    commands.add_parser(
-        "status", parents=[common], help="show what the running agent reports"
+    status = commands.add_parser(
+        "status",
+        help="show what the running agent reports",
+        description="Print the running agent's status as JSON; exit code 1 when no "
+        "agent runs with this data folder.",
     )
+    add_common_options(status, top=False)
     return parser
 
 
@@ -140,6 +209,7 @@ def run_agent(args: argparse.Namespace, config_path: Path, data_dir: Path) -> in
         from agent.sandbox.runner import credentials_text
 
         print(credentials_text(agent.sandbox_description), flush=True)
+        print(f"Details for scripts: {data_dir / 'sandbox.json'}", flush=True)
     if options.headless:
         logger.info("Running without a tray icon (no display or --headless)")
     print(f"Setup page: {agent.launch_url}", flush=True)
@@ -153,6 +223,7 @@ def run_agent(args: argparse.Namespace, config_path: Path, data_dir: Path) -> in
 
 def run_sandbox(args: argparse.Namespace, data_dir: Path) -> int:
     """Run the emulators alone until Ctrl+C or SIGTERM."""
+    from agent.errors import AgentError
     from agent.logs import setup_logging
     from agent.sandbox.runner import Sandbox, credentials_text
 
@@ -162,7 +233,12 @@ def run_sandbox(args: argparse.Namespace, data_dir: Path) -> int:
     )
     stop = threading.Event()
     stop_on_signals(stop)
-    description = sandbox.start()
+    try:
+        description = sandbox.start()
+    except AgentError as err:
+        logger.error("%s", err)
+        sandbox.stop()
+        return 2
     print(credentials_text(description), flush=True)
     print(f"Details for scripts: {data_dir / 'sandbox.json'}", flush=True)
     try:

@@ -9,6 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from agent.errors import AgentError
 from agent.sandbox import seed
 from agent.sandbox.certs import make_certificate
 from agent.sandbox.kbh import KbhEmulator
@@ -53,6 +56,7 @@ class Sandbox:
 
     def start(self) -> dict[str, Any]:
         """Seed and start every emulator; return what ``sandbox.json`` holds."""
+        refuse_second_sandbox(self.data_dir)
         folder = self.data_dir / "sandbox"
         klserver = make_certificate(folder, "klserver")
         kbh_identity = make_certificate(folder, "kbh")
@@ -70,6 +74,7 @@ class Sandbox:
         ).start()
 
         self.description = {
+            "pid": os.getpid(),
             "ksc": {**ksc.describe(), "cert": str(klserver.cert_path)},
             "proxy": proxy.describe(),
             "kbh": {
@@ -90,10 +95,31 @@ class Sandbox:
         return self.description
 
     def stop(self) -> None:
-        """Stop every emulator and remove ``sandbox.json``."""
+        """Stop every emulator and remove our ``sandbox.json``."""
         for emulator in self.emulators:
             emulator.stop()
-        (self.data_dir / SANDBOX_FILE).unlink(missing_ok=True)
+        if self.description and sandbox_owner(self.data_dir) == os.getpid():
+            (self.data_dir / SANDBOX_FILE).unlink(missing_ok=True)
+
+
+def sandbox_owner(data_dir: Path) -> int | None:
+    """The process id written in the data folder's ``sandbox.json``, if any."""
+    try:
+        payload = json.loads((data_dir / SANDBOX_FILE).read_text(encoding="utf-8"))
+        return int(payload["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def refuse_second_sandbox(data_dir: Path) -> None:
+    """Refuse to start where another live process's sandbox keeps its files."""
+    owner = sandbox_owner(data_dir)
+    if owner is not None and owner != os.getpid() and psutil.pid_exists(owner):
+        raise AgentError(
+            f"A sandbox already runs with the data folder {data_dir} (process "
+            f"{owner}): use its servers, stop it first, or give this one another "
+            "--data-dir"
+        )
 
 
 def write_json_atomically(path: Path, payload: Any) -> None:
