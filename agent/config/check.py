@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from agent.config.reader import parse_config, read_config_bytes
+from agent.config.reader import ParseResult, parse_config, read_config_bytes
 from agent.errors import ConfigError
 
 
@@ -25,20 +25,20 @@ def check_config(path: Path, out: TextIO | None = None) -> int:
         print(f"ERROR: {path}", file=out)
         for error in result.errors:
             print(f"  {error}", file=out)
-        _print_warnings(result.warnings, out)
+        _print_remarks(result, out)
         return 1
 
     assert result.settings is not None
     print(f"OK: {path}", file=out)
     for key, value in result.settings.as_dict().items():
         print(f"  {key} = {value}", file=out)
-    for key in result.settings.unknown_keys:
-        print(f"  note: unknown setting {key!r} is kept but not used", file=out)
-    _print_warnings(result.warnings, out)
+    _print_remarks(result, out)
     return 0
 
 
-def _print_warnings(warnings: tuple[str, ...], out: TextIO) -> None:
-    """One line per warning (duplicate keys)."""
-    for warning in warnings:
+def _print_remarks(result: ParseResult, out: TextIO) -> None:
+    """One line per unknown key (with the known key it resembles) and per warning."""
+    for unknown in result.unknown:
+        print(f"  note: {unknown}", file=out)
+    for warning in result.warnings:
         print(f"  warning: {warning}", file=out)

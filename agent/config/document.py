@@ -16,11 +16,34 @@ from pathlib import Path
 
 from lxml import etree
 
-from agent.config.markup import NAME, Element, scan_elements, unclosed_tag, walk
+from agent.config.markup import Element, scan_elements, walk
+from agent.config.syntax import ConfigSyntaxError, syntax_error
 from agent.errors import ConfigError
 
 APP_SETTINGS = "appSettings"
 ROOT_NAME = "configuration"
+#: Sections and groups .NET's machine.config declares for every program (and
+#: configSections itself); like declared ones, they must be spelt in this case.
+BUILT_IN_SECTIONS = (
+    "appSettings",
+    "configProtectedData",
+    "configSections",
+    "connectionStrings",
+    "mscorlib",
+    "runtime",
+    "satelliteassemblies",
+    "startup",
+    "system.data",
+    "system.diagnostics",
+    "system.net",
+    "system.runtime.remoting",
+    "system.serviceModel",
+    "system.transactions",
+    "system.web",
+    "system.xml.serialization",
+    "uri",
+    "windows",
+)
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -34,11 +57,10 @@ _DECLARED_ENCODING = re.compile(
 )
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _LXML_WHERE = re.compile(r", line \d+, column \d+$")
-_KEY_IN_TAG = re.compile(r"""\skey\s*=\s*(["'])(.*?)\1""", re.S)
 
-
-class ConfigSyntaxError(ConfigError):
-    """The file is empty or not well-formed XML: it may still be being written."""
+#: A declared section name: its <section> or <sectionGroup> element (None for
+#: .NET's own) and, for a group, the names declared inside it.
+Sections = dict[str, tuple["Element | None", "Sections | None"]]
 
 
 @dataclass(frozen=True)
@@ -205,46 +227,11 @@ def _parse_xml(
     try:
         return etree.fromstring(data, parser)
     except etree.XMLSyntaxError as err:
-        line = err.lineno or 1
+        line, column = err.position if err.position else (err.lineno or 1, 1)
         reason = _LXML_WHERE.sub("", err.msg or str(err))
-        column = (err.position[1] if err.position else 1) or 1
-        position = min(
-            line_starts[min(line, len(line_starts)) - 1] + column - 1, len(text)
-        )
-        raise _describe_syntax_error(text, position, line, reason, where) from err
-
-
-def _describe_syntax_error(
-    text: str, position: int, line: int, reason: str, where: str
-) -> ConfigSyntaxError:
-    """The most useful message for broken XML: an unclosed tag names its own line."""
-    opened, how = unclosed_tag(text, position)
-    if opened is None:
-        return ConfigSyntaxError(
-            f"line {line}: the XML is not well-formed ({reason}); fix the markup "
-            "on that line or just before it",
-            path=where,
-            line=line,
-        )
-
-    tag_line = len(_NEWLINE.findall(text, 0, opened)) + 1
-    slash = "/" if text.startswith("</", opened) else ""
-    name_match = NAME.match(text, opened + 1 + len(slash))
-    name = slash + (name_match.group(0) if name_match else "")
-    key_match = _KEY_IN_TAG.search(text, opened, position)
-    key = key_match.group(2).strip() if key_match else None
-    subject = f"the <{name}> tag" + (f" for {key}" if key else "")
-    if how == "end":
-        message = (
-            f"line {tag_line}: the file ends inside {subject}; it was cut short or "
-            "is still being saved"
-        )
-    else:
-        message = (
-            f"line {tag_line}: {subject} is not closed: end it with '/>' "
-            f"(the XML parser stopped at line {line}: {reason})"
-        )
-    return ConfigSyntaxError(message, path=where, line=tag_line, key=key)
+        raise syntax_error(
+            text, line_starts, line or 1, column or 1, err.code, reason, where
+        ) from err
 
 
 def _match_tree(tree: etree._Element, elements: list[Element], where: str) -> None:
@@ -287,16 +274,66 @@ def _read_structure(
                     line=line,
                 )
             document.app_settings = section
-        elif section.local_name.lower() == APP_SETTINGS.lower():
-            raise ConfigError(
-                f"line {line}: unrecognized configuration section <{section.name}>; "
-                f".NET section names are case-sensitive: write <{APP_SETTINGS}>",
-                path=where,
-                line=line,
-            )
+    _check_section_names(document, root.children, _declared_sections(root, nodes))
 
     if document.app_settings is not None:
         _read_entries(document, document.app_settings, nodes)
+
+
+def _declared_sections(root: Element, nodes: dict[Element, etree._Element]) -> Sections:
+    """The sections and groups <configSections> declares, with .NET's own at top."""
+    declared: Sections = {name: (None, None) for name in BUILT_IN_SECTIONS}
+    for child in root.children:
+        if child.name == "configSections":
+            declared.update(_declarations(child, nodes))
+    return declared
+
+
+def _declarations(parent: Element, nodes: dict[Element, etree._Element]) -> Sections:
+    """The <section> and <sectionGroup> names under ``parent``, groups with theirs."""
+    declared: Sections = {}
+    for child in parent.children:
+        name = nodes[child].get("name")
+        if not name:
+            continue
+        if child.name == "section":
+            declared[name] = (child, None)
+        elif child.name == "sectionGroup":
+            declared[name] = (child, _declarations(child, nodes))
+    return declared
+
+
+def _check_section_names(
+    document: ConfigDocument, elements: list[Element], declared: Sections
+) -> None:
+    """Refuse a section spelt in another case than declared, as .NET refuses it."""
+    by_lower = {name.lower(): name for name in declared}
+    for element in elements:
+        if element.name in declared:
+            group = declared[element.name][1]
+            if group is not None:
+                _check_section_names(document, element.children, group)
+            continue
+
+        spelled = by_lower.get(element.name.lower())
+        if spelled is None:
+            continue
+        line = document.line_of(element.start)
+        declaration = declared[spelled][0]
+        where = (
+            ""
+            if declaration is None
+            else f" as <configSections> declares it on line "
+            f"{document.line_of(declaration.start)}"
+        )
+        end_tag = "" if element.close_start is None else f" and </{spelled}>"
+        raise ConfigError(
+            f"line {line}: unrecognized configuration section <{element.name}>; "
+            f".NET section names are case-sensitive: write <{spelled}>{end_tag}"
+            f"{where}",
+            path=document.path,
+            line=line,
+        )
 
 
 def _read_entries(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.config.document import (
     ConfigDocument,
@@ -12,10 +13,25 @@ from agent.config.document import (
     Entry,
     load_document,
 )
-from agent.config.settings import KEYS, Settings, key_spec
+from agent.config.settings import KEYS, Settings, closest_key, key_spec
 from agent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UnknownKey:
+    """A key the agent does not use: where it is, and a note saying so in words."""
+
+    key: str
+    line: int
+    #: The known key it looks like a misspelling of, if any.
+    suggestion: str | None
+    note: str
+
+    def __str__(self) -> str:
+        """The note, as check-config and the log show it."""
+        return self.note
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,8 @@ class ParseResult:
     warnings: tuple[str, ...] = ()
     #: Empty or not well-formed: the file may be caught in the middle of a save.
     incomplete: bool = False
+    #: Keys in force that the agent does not use, in file order.
+    unknown: tuple[UnknownKey, ...] = ()
 
 
 def read_config_bytes(path: Path) -> bytes:
@@ -87,8 +105,8 @@ def parse_config(data: bytes, path: Path | str) -> ParseResult:
         return ParseResult(None, (err,))
 
     in_force, warnings = effective_entries(document)
-    values = {}
-    errors = []
+    values: dict[str, Any] = {}
+    errors: list[ConfigError] = []
     for spec in KEYS:
         entry = in_force.get(spec.name.lower())
         if entry is None:
@@ -105,13 +123,41 @@ def parse_config(data: bytes, path: Path | str) -> ParseResult:
                     key=spec.name,
                 )
             )
-    if errors:
-        return ParseResult(None, tuple(errors), warnings)
 
+    failed = {error.key for error in errors}
     unknown = tuple(
-        key for e in in_force.values() if (key := e.key) and key_spec(key) is None
+        _unknown_key(entry, values, failed)
+        for entry in in_force.values()
+        if entry.key and key_spec(entry.key) is None
     )
-    return ParseResult(Settings(**values, unknown_keys=unknown), (), warnings)
+    if errors:
+        return ParseResult(None, tuple(errors), warnings, unknown=unknown)
+    settings = Settings(**values, unknown_keys=tuple(u.key for u in unknown))
+    return ParseResult(settings, (), warnings, unknown=unknown)
+
+
+def _unknown_key(
+    entry: Entry, values: dict[str, Any], failed: set[str | None]
+) -> UnknownKey:
+    """The note for a key the agent does not use, naming the known key it resembles."""
+    assert entry.key is not None
+    spec = closest_key(entry.key)
+    if spec is None:
+        note = (
+            f"line {entry.line}: {entry.key} is not a setting of the agent; it is "
+            "kept in the file but not used"
+        )
+        return UnknownKey(entry.key, entry.line, None, note)
+
+    note = (
+        f"line {entry.line}: {entry.key} is not a setting of the agent (did you mean "
+        f"{spec.name}?)"
+    )
+    # A suggested key whose own value is wrong has an error of its own instead.
+    if spec.name not in failed:
+        value = values.get(spec.field, spec.default)
+        note += f"; {spec.name} stays {spec.format(value)}"
+    return UnknownKey(entry.key, entry.line, spec.name, note)
 
 
 def read_settings(path: Path) -> Settings:

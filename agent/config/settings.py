@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -146,3 +147,12 @@ _BY_LOWER_NAME = {spec.name.lower(): spec for spec in KEYS}
 def key_spec(name: str) -> KeySpec | None:
     """The known key called ``name`` (any case, surrounding blanks ignored), or None."""
     return _BY_LOWER_NAME.get(name.strip().lower())
+
+
+def closest_key(name: str) -> KeySpec | None:
+    """The known key an unknown ``name`` is most likely a misspelling of, or None."""
+    # 0.7 takes LogLevl, WebPorts and CloudServer but not ProxyPort or MaxLogFileKB.
+    matches = difflib.get_close_matches(
+        name.strip().lower(), list(_BY_LOWER_NAME), n=1, cutoff=0.7
+    )
+    return _BY_LOWER_NAME[matches[0]] if matches else None

@@ -14,8 +14,13 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from agent.config.reader import ParseResult, parse_config, read_config_bytes
-from agent.config.settings import Settings
+from agent.config.reader import (
+    ParseResult,
+    UnknownKey,
+    parse_config,
+    read_config_bytes,
+)
+from agent.config.settings import LOG_LEVELS, Settings
 from agent.config.writer import remove_stale_temp_files, render_changes, replace_file
 from agent.errors import ConfigError
 
@@ -134,7 +139,7 @@ class ConfigManager:
             self._set_error(result.errors[0])
             return
         assert result.settings is not None
-        self._apply(result.settings)
+        self._apply(result.settings, result.unknown)
         self._set_error(None)
 
     # Writing.
@@ -162,36 +167,44 @@ class ConfigManager:
 
     # Applying and publishing.
 
-    def _apply(self, new: Settings) -> None:
-        """Swap in ``new``, log each change and tell the subscribers."""
+    def _apply(self, new: Settings, unknown: tuple[UnknownKey, ...] = ()) -> None:
+        """Swap in ``new``, tell the subscribers, and log each change old -> new."""
         with self._lock:
             old = self._settings
             self._settings = new
             subscribers = list(self._subscribers)
 
+        # A subscriber applies LogLevel, so the change lines go out under whichever
+        # of the two levels shows more: after the subscribers when LogLevel rises,
+        # before them otherwise. Warning -> Debug and Debug -> Warning both log.
+        rising = LOG_LEVELS.index(new.log_level) > LOG_LEVELS.index(old.log_level)
+        if not rising:
+            self._log_settings(old, new)
+        if new != old:
+            for callback in subscribers:
+                try:
+                    callback(old, new)
+                except Exception:
+                    logger.exception("A settings subscriber failed: %r", callback)
+        if rising:
+            self._log_settings(old, new)
+
+        for item in unknown:
+            if item.key.lower() not in self._reported_unknown:
+                self._reported_unknown.add(item.key.lower())
+                logger.warning("%s: %s", self.path, item)
+
+    def _log_settings(self, old: Settings, new: Settings) -> None:
+        """Log the settings once at first, then each change as ``key: old -> new``."""
+        # A level that hides INFO (Warning, Error) must not hide a settings change.
+        level = logging.INFO if logger.isEnabledFor(logging.INFO) else logging.WARNING
         if not self._announced:
             described = ", ".join(f"{k}={v}" for k, v in new.as_dict().items())
-            logger.info("Settings from %s: %s", self.path, described)
+            logger.log(level, "Settings from %s: %s", self.path, described)
         else:
             for key, (before, after) in new.changes_from(old).items():
-                logger.info("%s: %s -> %s", key, before, after)
+                logger.log(level, "%s: %s -> %s", key, before, after)
         self._announced = True
-        for key in new.unknown_keys:
-            if key.lower() not in self._reported_unknown:
-                self._reported_unknown.add(key.lower())
-                logger.warning(
-                    "%s: unknown setting %r is kept in the file but not used",
-                    self.path,
-                    key,
-                )
-
-        if new == old:
-            return
-        for callback in subscribers:
-            try:
-                callback(old, new)
-            except Exception:
-                logger.exception("A settings subscriber failed: %r", callback)
 
     def _set_error(self, error: ConfigError | None) -> None:
         """Record the file's current problem and tell the subscribers if it changed."""

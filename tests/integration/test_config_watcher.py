@@ -13,6 +13,7 @@ import pytest
 
 from agent.config import ConfigManager, Settings
 from agent.errors import ConfigError
+from agent.logs import LEVELS, set_level
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = (ROOT / "IntegrationUI.exe.config").read_text(encoding="utf-8")
@@ -302,8 +303,9 @@ def test_a_bad_write_raises_and_keeps_everything(manager, recorder, config_path)
             19,
             "WebPort",
         ),
+        (config_text(LogLevel="Info & Debug"), 21, "LogLevel"),
     ],
-    ids=["bad value", "appsettings", "missing />"],
+    ids=["bad value", "appsettings", "missing />", "bare &"],
 )
 def test_a_bad_save_keeps_the_last_good_settings_and_names_line_and_key(
     manager, recorder, config_path, text, line, key
@@ -317,6 +319,8 @@ def test_a_bad_save_keeps_the_last_good_settings_and_names_line_and_key(
     error = manager.error
     assert error is not None and recorder.errors == [error]
     assert (error.line, error.key) == (line, key)
+    assert str(error).startswith(f"line {line}: ")
+    assert "xmlParse" not in str(error)
     assert error.path == str(config_path)
     assert manager.settings.web_port == 48000
 
@@ -375,15 +379,69 @@ def test_each_change_is_logged_old_to_new(manager, recorder, config_path, caplog
 
 def test_an_unknown_key_is_logged_once(manager, recorder, config_path, caplog):
     caplog.set_level(logging.WARNING, logger="agent.config")
-    extra = '<add key="ProxyHost" value="p" />\n  </appSettings>'
+    extra = '<add key="LogLevl" value="p" />\n  </appSettings>'
 
     for number, level in enumerate(("Debug", "Error"), start=1):
         text = config_text(LogLevel=level).replace("</appSettings>", extra)
         save_in_place(config_path, text)
         recorder.wait_for_change(number)
 
-    assert caplog.text.count("unknown setting 'ProxyHost'") == 1
-    assert manager.settings.unknown_keys == ("ProxyHost",)
+    assert caplog.text.count("LogLevl is not a setting of the agent") == 1
+    assert "line 22: LogLevl is not a setting of the agent (did you mean " in (
+        caplog.text
+    )
+    assert manager.settings.unknown_keys == ("LogLevl",)
+
+
+@pytest.fixture
+def root_level() -> Iterator[None]:
+    """Put back the root logger's level, which these tests change as the agent does."""
+    root = logging.getLogger()
+    saved = root.level
+    yield
+    root.setLevel(saved)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "level"),
+    [
+        ("Warning", "Debug", logging.INFO),
+        ("Error", "Info", logging.INFO),
+        ("Debug", "Warning", logging.INFO),
+        ("Info", "Error", logging.INFO),
+        ("Warning", "Error", logging.WARNING),
+        ("Error", "Warning", logging.WARNING),
+    ],
+)
+def test_a_loglevel_change_is_logged_whatever_the_levels(
+    config_path, recorder, caplog, root_level, old, new, level
+):
+    save_in_place(config_path, config_text(LogLevel=old))
+    manager = ConfigManager(config_path)
+    set_level(manager.load().log_level)
+    # The agent's own subscriber (agent/app.py) applies LogLevel the same way.
+    manager.subscribe(lambda before, after: set_level(after.log_level))
+    manager.subscribe(recorder.on_change)
+    manager.start()
+    try:
+        save_in_place(config_path, config_text(LogLevel=new, WebPort="48000"))
+        recorder.wait_for_change()
+
+        def lines() -> dict[str, int]:
+            """The config's log lines that got past the logger levels."""
+            return {
+                r.getMessage(): r.levelno
+                for r in caplog.records
+                if r.name.startswith("agent.config")
+            }
+
+        assert wait_until(lambda: "WebPort: 47800 -> 48000" in lines())
+    finally:
+        manager.stop()
+
+    assert lines()[f"LogLevel: {old} -> {new}"] == level
+    assert lines()["WebPort: 47800 -> 48000"] == level
+    assert logging.getLogger().level == LEVELS[new]
 
 
 def test_a_failing_subscriber_does_not_stop_the_others(
