@@ -4,7 +4,7 @@
 # Extra arguments go to pytest, e.g. ./test.sh tests/unit -x
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/venv.sh"
 
-DEBIAN_PACKAGES=(chromium xvfb xdotool imagemagick trayer dbus-x11)
+DEBIAN_PACKAGES=(chromium xvfb xdotool imagemagick trayer dbus-x11 python3-gi gir1.2-gtk-3.0 dunst)
 
 install_debian_packages() {
     local missing=()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import logging
 import os
 import secrets
@@ -14,12 +16,13 @@ from typing import Any
 from agent import __version__
 from agent.config import ConfigManager, Settings
 from agent.errors import AgentError, ConfigError
-from agent.logs import RecentRecords, set_level
+from agent.logs import RecentRecords, log_file_path, set_level
 from agent.sandbox.runner import Sandbox, write_json_atomically
 from agent.secrets import SecretStore
 from agent.setup_flow import SetupService
 from agent.sources import kbh
 from agent.store import Store, Tenant
+from agent.sync.scheduler import Scheduler
 from agent.web.server import WebServer
 
 logger = logging.getLogger(__name__)
@@ -43,7 +46,7 @@ class AgentOptions:
 
 
 class Agent:
-    """The running agent: config, sandbox, page and, later, sync and tray."""
+    """The running agent: config, store, sandbox, sync and page."""
 
     def __init__(self, options: AgentOptions, recent_log: RecentRecords) -> None:
         self.options = options
@@ -56,12 +59,15 @@ class Agent:
         self.sandbox: Sandbox | None = None
         self.sandbox_description: dict[str, Any] = {}
         self.web: WebServer | None = None
+        self.scheduler: Scheduler | None = None
         self.setup = SetupService(self)
+        #: Messages a person must act on, newest last, for the page's banner and tray.
+        self.notices: collections.deque[dict[str, str]] = collections.deque(maxlen=20)
 
     # Lifecycle.
 
     def start(self) -> None:
-        """Start the parts in order: config, store and secrets, sandbox, page."""
+        """Start the parts in order: config, store and secrets, sandbox, sync, page."""
         settings = self.config.load()
         set_level(settings.log_level)
         self.config.subscribe(self._settings_changed)
@@ -85,6 +91,14 @@ class Agent:
                 }
             )
 
+        # The tray (or, headless, its status watcher) turns the scheduler's view of
+        # failing tenants into notices, so the scheduler itself notifies no one.
+        self.scheduler = Scheduler(
+            self.store, self.secrets, lambda: self.config.settings
+        )
+        self.config.subscribe(self.scheduler.settings_changed)
+        self.scheduler.start()
+
         fixed = self.options.port is not None
         port = self.options.port if self.options.port is not None else settings.web_port
         self.web = WebServer(self, pick_port(port, fixed=fixed))
@@ -101,6 +115,10 @@ class Agent:
     def stop(self) -> None:
         """Stop the parts in reverse order, each within a time limit."""
         self.stop_event.set()
+        if self.scheduler is not None and not self.scheduler.stop(timeout=10):
+            logger.warning(
+                "A sync cycle did not stop within 10 s; its writes stay queued"
+            )
         if self.web is not None:
             self.web.stop()
         if self.sandbox is not None:
@@ -113,6 +131,48 @@ class Agent:
         logger.info("Agent stopped")
 
     # What the parts ask of the agent.
+
+    def show_banner(self, kind: str, title: str, message: str) -> None:
+        """Keep a notice for the page's banner: something a person must act on."""
+        self.notices.append(
+            {
+                "kind": kind,
+                "title": title,
+                "message": message,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
+
+    def log_folder(self) -> Path:
+        """The folder that holds the log files."""
+        return log_file_path(self.options.data_dir).parent
+
+    def about(self) -> dict[str, str]:
+        """Version, config file and data folder, for the tray's About."""
+        return {
+            "version": __version__,
+            "config_path": str(self.options.config_path),
+            "data_folder": str(self.options.data_dir),
+        }
+
+    def sync_now(self, integration_id: str | None = None) -> None:
+        """Start a cycle now (of one integration, or of all)."""
+        if self.scheduler is not None:
+            self.scheduler.sync_now(integration_id)
+
+    def pause(self) -> None:
+        """Stop starting cycles until resumed."""
+        if self.scheduler is not None:
+            self.scheduler.pause()
+
+    def resume(self) -> None:
+        """Start cycles on schedule again."""
+        if self.scheduler is not None:
+            self.scheduler.resume()
+
+    def quit(self) -> None:
+        """Ask the agent to stop, as the tray's Quit does."""
+        self.stop_event.set()
 
     @property
     def launch_url(self) -> str:
@@ -135,7 +195,12 @@ class Agent:
                 "url": self.web.url if self.web else None,
                 "port": self.web.port if self.web else None,
             },
-            "sync": {"state": "idle", "last_run": None, "next_run": None},
+            "sync": (
+                self.scheduler.status()
+                if self.scheduler
+                else {"state": "idle", "last_run": None, "next_run": None}
+            ),
+            "notices": list(self.notices),
             "integrations": self._integrations_status(),
             "secrets": {
                 "backend": self.secrets.backend_name if self.secrets else None,

@@ -147,6 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="the file to check (default: the --config file)",
     )
 
+    once = commands.add_parser(
+        "sync-once",
+        help="run one full sync cycle, then exit",
+        description="Run one cycle (billing and service orders) of every integration, "
+        "or of the one named, and print what happened. Exit code 0 when everything "
+        "synced, 1 when something failed, 2 for an unknown integration name.",
+    )
+    add_common_options(once, top=False)
+    once.add_argument("--integration", metavar="NAME", help="only this integration")
+    once.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be written to Tigerpaw without writing it",
+    )
+
     status = commands.add_parser(
         "status",
         help="show what the running agent reports",
@@ -171,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_config((args.path or config_path).resolve())
     if args.command == "status":
         return show_status(data_dir)
+    if args.command == "sync-once":
+        return run_sync_once_command(args, config_path, data_dir)
     return run_agent(args, config_path, data_dir)
 
 
@@ -210,15 +227,63 @@ def run_agent(args: argparse.Namespace, config_path: Path, data_dir: Path) -> in
 
         print(credentials_text(agent.sandbox_description), flush=True)
         print(f"Details for scripts: {data_dir / 'sandbox.json'}", flush=True)
-    if options.headless:
-        logger.info("Running without a tray icon (no display or --headless)")
     print(f"Setup page: {agent.launch_url}", flush=True)
     open_page(agent.launch_url, args)
+
+    from agent.tray import run_tray, watch_without_tray
+
     try:
-        agent.wait()
+        # The tray runs on the main thread (macOS requires it); without one, the
+        # same notices go to the log and the page's banner.
+        if not run_tray(agent, headless=args.headless):
+            watcher = watch_without_tray(agent)
+            try:
+                agent.wait()
+            finally:
+                watcher.stop()
     finally:
         agent.stop()
     return 0
+
+
+def run_sync_once_command(
+    args: argparse.Namespace, config_path: Path, data_dir: Path
+) -> int:
+    """One sync cycle with the agent's config, store and secrets, then exit."""
+    from agent.config import ConfigManager
+    from agent.logs import setup_logging
+    from agent.secrets import SecretStore
+    from agent.store import Store
+    from agent.sync.once import run_sync_once
+
+    setup_logging(data_dir)
+    config = ConfigManager(config_path)
+    settings = config.load()
+    if config.error is not None:
+        print(f"Config problem, using the last good settings: {config.error}")
+    register_sandbox_servers(data_dir)
+    with Store.open_in(data_dir) as store:
+        return run_sync_once(
+            store,
+            SecretStore(data_dir),
+            settings,
+            args.integration,
+            args.dry_run,
+        )
+
+
+def register_sandbox_servers(data_dir: Path) -> None:
+    """Let the Business Hub client reach a running sandbox of this data folder."""
+    from agent.sources import kbh
+
+    try:
+        description = json.loads((data_dir / "sandbox.json").read_text("utf-8"))
+        servers = description["kbh"]
+    except (OSError, ValueError, KeyError):
+        return
+    kbh.register_servers(
+        {name: (server["url"], server.get("cert")) for name, server in servers.items()}
+    )
 
 
 def run_sandbox(args: argparse.Namespace, data_dir: Path) -> int:

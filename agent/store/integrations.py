@@ -115,12 +115,21 @@ class IntegrationsRepo:
     _db: Database
 
     def create_integration(
-        self, settings: IntegrationSettings, *, now: dt.datetime | None = None
+        self,
+        settings: IntegrationSettings,
+        *,
+        now: dt.datetime | None = None,
+        integration_id: str | None = None,
     ) -> Integration:
-        """Save a new integration under a new UUID and return it."""
+        """Save a new integration under a new UUID (or the one given) and return it.
+
+        The setup page gives the UUID it already showed as the integration ID and
+        sent to Business Hub while checking the connection.
+        """
         cleaned = clean_settings(settings)
         stamp = to_db_time(now or utcnow())
-        integration_id = str(uuid.uuid4())
+        chosen = uuid.UUID(integration_id) if integration_id else uuid.uuid4()
+        integration_id = str(chosen)
 
         with self._db.write() as conn:
             _refuse_taken_name(conn, cleaned.name, integration_id)

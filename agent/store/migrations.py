@@ -174,6 +174,13 @@ _INITIAL = (
     """,
 )
 
+# How many times the cause of an order was seen while the order stayed open, so that
+# a repeat's note can say "seen 3 times" across restarts.
+_ORDER_OCCURRENCES = (
+    "ALTER TABLE service_orders ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "integrations, tenants, mappings, outbox, history", _INITIAL),
+    Migration(2, "service orders count their occurrences", _ORDER_OCCURRENCES),
 )

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 _SELECT = (
     "SELECT o.id, o.tenant_id, o.device_id, o.kind, o.key, o.order_number, o.state, "
-    "o.opened_at, o.updated_at FROM service_orders AS o"
+    "o.opened_at, o.updated_at, o.occurrences FROM service_orders AS o"
 )
 
 
@@ -39,6 +39,7 @@ def _row_to_order(row: sqlite3.Row) -> TrackedOrder:
         state=row["state"],
         opened_at=opened_at,
         updated_at=updated_at,
+        occurrences=row["occurrences"],
     )
 
 
@@ -66,6 +67,7 @@ class OrdersRepo:
         key: str,
         order_number: int | None = None,
         *,
+        occurrences: int = 1,
         now: dt.datetime | None = None,
     ) -> TrackedOrder:
         """Start tracking an order, or return the one already tracked for this
@@ -83,8 +85,8 @@ class OrdersRepo:
             try:
                 conn.execute(
                     "INSERT INTO service_orders (tenant_id, device_id, kind, key, "
-                    "order_number, state, opened_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "order_number, state, opened_at, updated_at, occurrences) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         tenant_id,
                         device_id,
@@ -94,6 +96,7 @@ class OrdersRepo:
                         state,
                         stamp,
                         stamp,
+                        max(1, int(occurrences)),
                     ),
                 )
             except sqlite3.IntegrityError as err:
@@ -114,6 +117,19 @@ class OrdersRepo:
     ) -> TrackedOrder:
         """Record that a close of the order is queued."""
         return self._set_state(key, CLOSING, None, now)
+
+    def set_occurrences(
+        self, key: str, occurrences: int, *, now: dt.datetime | None = None
+    ) -> TrackedOrder:
+        """Record how many times the order's cause has been seen so far."""
+        with self._db.write() as conn:
+            _require_order(conn, key)
+            conn.execute(
+                "UPDATE service_orders SET occurrences = ?, updated_at = ? "
+                "WHERE key = ?",
+                (max(1, int(occurrences)), to_db_time(now or utcnow()), key),
+            )
+            return _require_order(conn, key)
 
     def forget_order(self, key: str) -> bool:
         """Stop tracking an order (Tigerpaw closed it); False if it was not tracked."""

@@ -168,3 +168,5 @@ class TrackedOrder:
     state: str
     opened_at: dt.datetime
     updated_at: dt.datetime
+    #: How many times its cause was seen while it stayed open (1 when opened).
+    occurrences: int = 1

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -82,6 +83,16 @@ class Store(
     ) -> None:
         """Close the store at the end of a with block."""
         self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction around several store calls made in the block.
+
+        Every store method called on this thread inside the block joins it, so
+        either all of their changes are kept or, if the block raises, none is.
+        """
+        with self._db.write():
+            yield
 
     def schema_version(self) -> int:
         """The number of the last migration applied to the file."""

@@ -17,5 +17,7 @@ def create_app(agent: Agent, port: int = 0) -> Flask:
     app = Flask(__name__)
     app.extensions["agent"] = agent
     security.install(app, agent.token, port)
+    # The newest notices a person must act on, as the tray shows them.
+    app.jinja_env.globals["notices"] = lambda: list(agent.notices)[-3:][::-1]
     app.register_blueprint(views.blueprint)
     return app

@@ -110,6 +110,8 @@ def install(app: Flask, launch_token: str, port: int = 0) -> None:
             "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # "no-referrer" would make Chromium send "Origin: null" on our own form
+        # posts; "same-origin" still tells other sites nothing.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
         return response

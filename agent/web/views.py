@@ -1,32 +1,55 @@
-"""The page's views: the first page, the log and the status API."""
+"""The page's views: the dashboard (or the first setup step), the log, the status API.
+
+The setup steps live in ``views_setup.py``, an integration's properties in
+``views_manage.py``, its sync settings in ``views_choices.py`` and the sync buttons
+and billing preview in ``views_sync.py``; all add routes to one blueprint.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from agent.errors import AgentError, RemoteError, SetupError
 from agent.logs import LEVELS
+from agent.web import views_choices, views_manage, views_setup, views_sync
+from agent.web.dashboard import dashboard_rows, sync_controls
+from agent.web.pages import blueprint, current_agent, error_report, setup_service
 
-if TYPE_CHECKING:
-    from agent.app import Agent
+__all__ = [
+    "blueprint",
+    "current_agent",
+    "views_choices",
+    "views_manage",
+    "views_setup",
+    "views_sync",
+]
 
-blueprint = Blueprint("pages", __name__)
+logger = logging.getLogger(__name__)
 
-
-def current_agent() -> Agent:
-    """The agent this page belongs to."""
-    return cast("Agent", current_app.extensions["agent"])
+#: The most log lines the page shows at once.
+LOG_LINES = 500
 
 
 @blueprint.get("/")
-def home() -> str:
-    """The first page: what the agent is doing and, in the sandbox, test credentials."""
+def home() -> Any:
+    """The dashboard, or the first setup step while no integration exists."""
     agent = current_agent()
+    service = setup_service()
+    integrations = service.store.list_integrations()
+    if not integrations:
+        return redirect(url_for("pages.connect"))
+
+    status = agent.status()
     return render_template(
-        "home.html", status=agent.status(), sandbox=agent.sandbox_description
+        "dashboard.html",
+        status=status,
+        rows=dashboard_rows(service.store, integrations),
+        sync=sync_controls(agent, status),
+        sandbox=agent.sandbox_description,
     )
 
 
@@ -34,10 +57,15 @@ def home() -> str:
 def log_page() -> str:
     """The recent log, filtered by level."""
     level_name = request.args.get("level", "Info")
-    level = LEVELS.get(level_name, logging.INFO)
-    records = current_agent().recent_log.snapshot(level)
+    if level_name not in LEVELS:
+        level_name = "Info"
+    records = current_agent().recent_log.snapshot(LEVELS[level_name])
     return render_template(
-        "log.html", records=records[-500:], level=level_name, levels=list(LEVELS)
+        "log.html",
+        records=records[-LOG_LINES:],
+        level=level_name,
+        levels=list(LEVELS),
+        limit=LOG_LINES,
     )
 
 
@@ -53,3 +81,21 @@ def http_error(error: HTTPException) -> Any:
     if request.path.startswith("/api/"):
         return jsonify({"error": error.description}), error.code
     return render_template("error.html", error=error), error.code
+
+
+@blueprint.app_errorhandler(AgentError)
+def agent_error(error: AgentError) -> Any:
+    """A problem a page could not show beside a field: its words and a way back."""
+    code = 502 if isinstance(error, RemoteError) else 409
+    if isinstance(error, SetupError) and error.field == "draft":
+        return redirect(url_for("pages.connect"))
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == (
+        "application/json"
+    ):
+        return jsonify({"error": str(error)}), code
+    logger.info("Page %s: %s", request.path, error)
+    again = request.full_path if request.method == "GET" else None
+    return (
+        render_template("problem.html", problem=error_report(error), again=again),
+        code,
+    )

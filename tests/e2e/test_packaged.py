@@ -180,12 +180,6 @@ def test_sandbox_serves_its_wsdl_from_the_package(agent: PackagedAgent) -> None:
     assert "wsdl:definitions" in reply.text or "<definitions" in reply.text
 
 
-@pytest.mark.xfail(
-    raises=SyncNotRunning,
-    strict=True,
-    reason="agent/app.py does not start the sync scheduler yet (POST /api/sync "
-    "answers 503); remove this mark once it does",
-)
 def test_a_sync_completes(agent: PackagedAgent, secrets_in_file: None) -> None:
     sandbox = agent.sandbox_info()
     tigerpaw_url = sandbox["tigerpaw"]["url"]

@@ -1,0 +1,252 @@
+"""One cycle of one integration: recover, bootstrap, plan every tenant, send.
+
+The order matters for crash safety:
+
+1. Send what earlier cycles left in the outbox (a crash, an outage), so that plans
+   are made against a Tigerpaw that already holds those writes.
+2. Find (or create) what the integration needs in Tigerpaw.
+3. Read, plan and queue each tenant (bounded concurrency per remote API); one
+   tenant's failure is recorded on that tenant and the others go on.
+4. Send the new writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agent.errors import AgentError, ConnectError, ServerError
+from agent.store import Integration, Store, Tenant
+from agent.store.db import utcnow
+from agent.sync import writes
+from agent.sync.bootstrap import TigerpawSetup, bootstrap
+from agent.sync.health import Reachability
+from agent.sync.limits import ApiLimits
+from agent.sync.outbox import DrainResult, OutboxWorker, RetryPolicy
+from agent.sync.tenant_sync import SyncContext, TenantOutcome, sync_tenant
+
+if TYPE_CHECKING:
+    from agent.connections import Connections
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CycleOptions:
+    """What a cycle does: billing, service orders, or both; for real or dry."""
+
+    licenses: bool = True
+    orders: bool = True
+    dry_run: bool = False
+    #: Only these tenants (local ids); None for every mapped tenant.
+    tenant_ids: frozenset[int] | None = None
+    #: Seconds the last drain waits for writes coming due (a one-off run).
+    settle: float = 0.0
+    #: Count every mapped tenant with an agreement, billing on or off (a preview;
+    #: honoured in dry runs only).
+    bill_all: bool = False
+
+
+@dataclass
+class CycleResult:
+    """What a cycle did, for the scheduler, the status API and ``sync-once``."""
+
+    integration_id: str
+    integration_name: str
+    options: CycleOptions
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    error: str | None = None
+    tenants: list[TenantOutcome] = field(default_factory=list)
+    setup: TigerpawSetup | None = None
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    stopped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the integration and every tenant synced without an error."""
+        return self.error is None and all(t.ok for t in self.tenants)
+
+    @property
+    def planned(self) -> list[writes.Write]:
+        """Every write the cycle planned (for a dry run, what it would write)."""
+        return [write for tenant in self.tenants for write in tenant.writes]
+
+
+class IntegrationCycle:
+    """Runs cycles of one integration with clients built for it."""
+
+    def __init__(
+        self,
+        store: Store,
+        integration: Integration,
+        connections: Connections,
+        *,
+        limits: ApiLimits | None = None,
+        policy: RetryPolicy | None = None,
+        stop: threading.Event | None = None,
+        reachability: Reachability | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        """Cycles over ``connections``, which the caller closes."""
+        self.store = store
+        self.integration = integration
+        self.connections = connections
+        self.limits = limits or ApiLimits()
+        self.policy = policy or RetryPolicy()
+        self.stop = stop or threading.Event()
+        self.reachability = reachability or Reachability(
+            f"Tigerpaw at {connections.tigerpaw.api_url}"
+        )
+        self.clock = clock
+
+    def run(self, options: CycleOptions = CycleOptions()) -> CycleResult:
+        """One cycle (see the module); errors end up in the result, never raised."""
+        integration = self.integration
+        result = CycleResult(integration.id, integration.name, options, self.clock())
+        worker = OutboxWorker(
+            self.store,
+            self.connections.tigerpaw,
+            integration.id,
+            policy=self.policy,
+            stop=self.stop,
+            limits=self.limits,
+            reachability=self.reachability,
+            clock=self.clock,
+        )
+        try:
+            if not options.dry_run:
+                self._count(result, worker.drain())
+            choices = self.store.get_sync_choices(integration.id)
+            with self.limits.hold(worker.api):
+                result.setup = bootstrap(
+                    self.connections.tigerpaw,
+                    choices,
+                    ensure_field=None if options.dry_run else self._ensurer(worker),
+                    orders=options.orders,
+                )
+        except AgentError as err:
+            if isinstance(err, ConnectError | ServerError):
+                self.reachability.failed(err)
+            return self._failed(result, err)
+        self.reachability.answered()
+
+        context = SyncContext(
+            store=self.store,
+            integration_id=integration.id,
+            source=self.connections.source,
+            source_api=self.connections.source_api,
+            source_label=self.connections.source_label,
+            tigerpaw=self.connections.tigerpaw,
+            choices=choices,
+            setup=result.setup,
+            limits=self.limits,
+            clock=self.clock,
+            licenses=options.licenses,
+            orders=options.orders,
+            dry_run=options.dry_run,
+            bill_all=options.bill_all and options.dry_run,
+        )
+        result.tenants = self._tenants(context, options)
+
+        if not options.dry_run:
+            drained = worker.drain(settle=options.settle)
+            self._count(result, drained)
+            self._record(result, drained)
+        result.pending = self.store.pending_count(integration.id)
+        result.stopped = self.stop.is_set()
+        result.finished_at = self.clock()
+        self._log(result)
+        return result
+
+    def _ensurer(self, worker: OutboxWorker):
+        """Bootstrap's way to create a field: through the outbox, sent at once."""
+
+        def ensure(entity: str, category: str, label: str) -> None:
+            """Queue the field's creation and send it now."""
+            worker.send_now(writes.ensure_field_write(entity, category, label))
+
+        return ensure
+
+    def _tenants(
+        self, context: SyncContext, options: CycleOptions
+    ) -> list[TenantOutcome]:
+        """Sync every chosen tenant, a few at a time; a stop skips the rest."""
+        tenants = [
+            tenant
+            for tenant in self.store.list_tenants(self.integration.id)
+            if options.tenant_ids is None or tenant.id in options.tenant_ids
+        ]
+
+        def one(tenant: Tenant) -> TenantOutcome:
+            """One tenant's outcome; a bug becomes that tenant's error."""
+            if self.stop.is_set():
+                return TenantOutcome(tenant.id, tenant.name, skipped="the agent stops")
+            try:
+                return sync_tenant(context, tenant)
+            except Exception as err:
+                # A bug in one tenant's data must not stop the others.
+                logger.exception("Syncing %s failed unexpectedly", tenant.name)
+                outcome = TenantOutcome(tenant.id, tenant.name)
+                outcome.fail(f"Unexpected error ({type(err).__name__}): {err}")
+                return outcome
+
+        workers = max(1, min(self.limits.per_api, len(tenants)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="sync-tenant") as pool:
+            return list(pool.map(one, tenants))
+
+    def _count(self, result: CycleResult, drained: DrainResult) -> None:
+        """Add a drain's figures to the result."""
+        result.sent += drained.sent
+        result.failed += drained.failed
+
+    def _record(self, result: CycleResult, drained: DrainResult) -> None:
+        """Fold write failures into the tenants and save each tenant's result."""
+        for outcome in result.tenants:
+            failure = drained.errors.get(outcome.tenant_id)
+            if outcome.ok and failure is not None:
+                outcome.fail(failure)
+            if outcome.skipped is not None and outcome.ok:
+                continue
+            self.store.note_tenant_result(outcome.tenant_id, error=outcome.error)
+
+    def _failed(self, result: CycleResult, error: AgentError) -> CycleResult:
+        """End a cycle that could not start: every mapped tenant shows why."""
+        result.error = str(error)
+        result.finished_at = self.clock()
+        if not result.options.dry_run:
+            for tenant in self.store.list_tenants(self.integration.id):
+                if tenant.mapping is not None:
+                    self.store.note_tenant_result(tenant.id, error=result.error)
+        result.pending = self.store.pending_count(self.integration.id)
+        # An outage is logged once by Reachability; other causes need a person.
+        outage = isinstance(error, ConnectError | ServerError)
+        logger.log(
+            logging.INFO if outage else logging.WARNING,
+            "Sync of %s stopped: %s",
+            self.integration.name,
+            error,
+        )
+        return result
+
+    def _log(self, result: CycleResult) -> None:
+        """One line per cycle: what was done and what failed."""
+        failed = [t for t in result.tenants if not t.ok]
+        named = "; ".join(f"{t.name}: {t.error}" for t in failed[:3])
+        logger.info(
+            "Sync of %s%s: %d tenant(s), %d write(s) sent, %d failed, %d waiting; %s",
+            self.integration.name,
+            " (dry run)" if result.options.dry_run else "",
+            len(result.tenants),
+            result.sent,
+            result.failed,
+            result.pending,
+            f"{len(failed)} tenant(s) failed ({named})" if failed else "all tenants OK",
+        )

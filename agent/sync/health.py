@@ -1,0 +1,111 @@
+"""How the sync says things went: remote systems down and back, tenants failing.
+
+Both trackers speak once per change: "unreachable" once and "back" once for a
+remote API, "failing" once (with one notification) and "back" once for a tenant,
+so that an outage fills neither the log nor the tray.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+#: A tenant that fails this many cycles in a row is "failing" (and notified once).
+FAILING_AFTER = 3
+
+#: Called with a title and a message for people (the tray's notification).
+Notify = Callable[[str, str], None]
+
+
+class Reachability:
+    """Whether a remote API answers; logs the first failure and the recovery."""
+
+    def __init__(self, label: str) -> None:
+        """Track the API that ``label`` names ("Tigerpaw at host:port")."""
+        self.label = label
+        self.down = False
+        self._lock = threading.Lock()
+
+    def failed(self, error: BaseException) -> None:
+        """Note a failure to reach the API; only the first in a row is a warning."""
+        with self._lock:
+            first, self.down = not self.down, True
+        if first:
+            logger.warning("%s is unreachable: %s", self.label, error)
+        else:
+            logger.debug("%s is still unreachable: %s", self.label, error)
+
+    def answered(self) -> None:
+        """Note an answer; logs the recovery once."""
+        with self._lock:
+            back, self.down = self.down, False
+        if back:
+            logger.info("%s is reachable again", self.label)
+
+
+@dataclass
+class TenantState:
+    """One tenant's run of results."""
+
+    name: str
+    failures: int = 0
+    error: str | None = None
+    #: Failed enough cycles in a row to be shown failing (and notified once).
+    failing: bool = False
+
+
+class TenantHealth:
+    """Consecutive failures per tenant (or integration, by any key); notifies once
+    when one starts failing."""
+
+    def __init__(
+        self, notify: Notify | None = None, failing_after: int = FAILING_AFTER
+    ) -> None:
+        """Call ``notify`` once per tenant that keeps failing."""
+        self.notify = notify
+        self.failing_after = failing_after
+        self._states: dict[Hashable, TenantState] = {}
+        self._lock = threading.Lock()
+
+    def succeeded(self, tenant_id: Hashable, name: str) -> None:
+        """A cycle of the tenant went through."""
+        with self._lock:
+            state = self._states.setdefault(tenant_id, TenantState(name))
+            was_failing = state.failing
+            state.failures, state.error, state.failing = 0, None, False
+        if was_failing:
+            logger.info("%s syncs again", name)
+
+    def failed(self, tenant_id: Hashable, name: str, error: str) -> None:
+        """A cycle of the tenant failed with ``error`` (a message for people)."""
+        with self._lock:
+            state = self._states.setdefault(tenant_id, TenantState(name))
+            state.failures += 1
+            state.error = error
+            tell = state.failures >= self.failing_after and not state.failing
+            if tell:
+                state.failing = True
+        if tell:
+            logger.warning(
+                "%s keeps failing (%d cycles in a row): %s",
+                name,
+                state.failures,
+                error,
+            )
+            if self.notify is not None:
+                self.notify(f"{name} is not syncing", error)
+
+    def state(self, tenant_id: Hashable) -> TenantState | None:
+        """A copy of the tenant's state, or None before its first cycle."""
+        with self._lock:
+            found = self._states.get(tenant_id)
+            return None if found is None else TenantState(**found.__dict__)
+
+    def failing(self) -> list[Hashable]:
+        """The tenants failing now."""
+        with self._lock:
+            return [tenant_id for tenant_id, s in self._states.items() if s.failing]

@@ -1,0 +1,129 @@
+// Small helpers for the setup page; every page also works by posting its forms.
+"use strict";
+
+function conditionHolds(condition) {
+  // "source=ksc" (a radio group's value) or "use_proxy" (a ticked check box).
+  const [name, value] = condition.split("=");
+  if (value !== undefined) {
+    const chosen = document.querySelector(`input[name="${name}"]:checked`);
+    const fixed = document.querySelector(`input[type=hidden][name="${name}"]`);
+    return (chosen ? chosen.value : fixed ? fixed.value : "") === value;
+  }
+  const box = document.getElementById(name);
+  return Boolean(box && box.checked);
+}
+
+function updateShown() {
+  document.querySelectorAll("[data-show-when]").forEach((element) => {
+    element.hidden = !conditionHolds(element.dataset.showWhen);
+  });
+}
+
+function filterRows(input) {
+  const list = document.querySelector(input.dataset.filter);
+  if (!list) return;
+  const wanted = input.value.trim().toLowerCase();
+  list.querySelectorAll("[data-name]").forEach((row) => {
+    row.hidden = wanted !== "" && !row.dataset.name.includes(wanted);
+  });
+}
+
+function selectAll(box) {
+  document.querySelectorAll(`input[type=checkbox][name="${box.dataset.selectAll}"]`).forEach((item) => {
+    if (!item.closest("[hidden]")) item.checked = box.checked;
+  });
+}
+
+async function copyText(button) {
+  const source = document.querySelector(button.dataset.copy);
+  const status = document.getElementById("copy-status");
+  const text = source ? source.textContent.trim() : "";
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (error) {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    document.execCommand("copy");
+  }
+  if (status) status.textContent = "Copied";
+}
+
+function accountNumber(text) {
+  const match = /\((\d+)\)\s*$/.exec(text);
+  return match ? match[1] : (/^\d+$/.test(text.trim()) ? text.trim() : "");
+}
+
+async function loadAgreements(input) {
+  const select = document.querySelector(input.dataset.agreement);
+  const form = input.closest("form");
+  const number = accountNumber(input.value);
+  if (!select || !form) return;
+  const keep = select.value || select.dataset.selected || "";
+  if (!number) {
+    select.replaceChildren(new Option("(none)", ""));
+    return;
+  }
+  if (select.dataset.loadedFor === number) return;
+  let reply;
+  try {
+    const response = await fetch(`${form.dataset.agreements}?account=${number}`, {
+      headers: { Accept: "application/json" }, credentials: "same-origin",
+    });
+    reply = await response.json();
+    if (!response.ok) throw new Error(reply.error || response.statusText);
+  } catch (error) {
+    select.title = `The agreements could not be read: ${error.message}`;
+    return;
+  }
+  const options = [new Option("(none)", "")];
+  const running = [];
+  reply.agreements.forEach((agreement) => {
+    const option = new Option(agreement.title, String(agreement.number));
+    if (!agreement.title.endsWith("(not running)")) running.push(option);
+    options.push(option);
+  });
+  select.replaceChildren(...options);
+  select.dataset.loadedFor = number;
+  if (keep && options.some((o) => o.value === keep)) select.value = keep;
+  else if (running.length === 1) select.value = running[0].value;
+}
+
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target.matches("input[type=radio], input[type=checkbox]")) updateShown();
+  if (target.matches("[data-select-all]")) selectAll(target);
+  if (target.matches("input[data-agreement]")) loadAgreements(target);
+});
+
+document.addEventListener("input", (event) => {
+  if (event.target.matches("[data-filter]")) filterRows(event.target);
+});
+
+document.addEventListener("focusin", (event) => {
+  const select = event.target;
+  if (select.matches("select[id^=agreement-]")) {
+    const input = document.querySelector(`input[data-agreement="#${select.id}"]`);
+    if (input) loadAgreements(input);
+  }
+});
+
+document.addEventListener("click", (event) => {
+  const target = event.target;
+  if (target.matches("button[data-copy]")) copyText(target);
+  if (target.matches("button[data-fill]")) {
+    const input = document.querySelector(target.dataset.fill);
+    if (input) {
+      input.value = target.dataset.value;
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+      input.focus();
+    }
+  }
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  updateShown();
+  document.querySelectorAll("[data-filter]").forEach(filterRows);
+});

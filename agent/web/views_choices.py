@@ -1,0 +1,79 @@
+"""An integration's sync settings: service orders and price book items."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+
+from agent.setup_choices import problem_rows
+from agent.store import SEVERITY_LABELS, SyncChoices
+from agent.sync.licenses import CATEGORIES, CATEGORY_LABELS
+from agent.web import forms
+from agent.web.pages import blueprint, setup_service
+
+logger = logging.getLogger(__name__)
+
+
+def choice_values(choices: SyncChoices) -> dict[str, str]:
+    """Saved choices as the settings form's fields."""
+    values = {
+        "rep": choices.rep,
+        "new_status": choices.new_status,
+        "closed_status": choices.closed_status,
+        "bill_by_category": "on" if choices.bill_by_category else "",
+    }
+    rows = [(f"event-{k}", r) for k, r in choices.events.items()]
+    rows += [(f"status-{k}", r) for k, r in choices.device_statuses.items()]
+    for prefix, rule in rows:
+        saved = asdict(rule)
+        values[f"{prefix}-enabled"] = "on" if saved["enabled"] else ""
+        values[f"{prefix}-priority"] = saved["priority"]
+        values[f"{prefix}-type"] = saved["order_type"]
+        values[f"{prefix}-board"] = saved["board"]
+        values[f"{prefix}-lifetime"] = str(saved["lifetime_days"])
+    for key, item in choices.price_book_items.items():
+        values[f"item::{key}"] = item
+    return values
+
+
+@blueprint.route("/integrations/<integration_id>/settings", methods=["GET", "POST"])
+def choices_page(integration_id: str) -> Any:
+    """Service order rep, statuses and rules; price book item per license type."""
+    service = setup_service()
+    integration = service.integration(integration_id)
+    refresh = bool(request.args.get("refresh"))
+    lists = service.tigerpaw_lists(integration_id, refresh=refresh)
+    licenses = service.license_types(integration_id, refresh=refresh)
+    problems = problem_rows()
+    values = choice_values(service.store.get_sync_choices(integration_id))
+    errors: dict[str, str] = {}
+
+    if request.method == "POST":
+        result = forms.read_choices(
+            request.form,
+            [word for word, _ in problems],
+            licenses.products,
+            list(CATEGORIES),
+        )
+        values, errors = result.values, result.errors
+        if result.ok:
+            service.save_choices(integration_id, result.parsed)
+            flash(f"The settings of {integration.name} are saved.")
+            return redirect(
+                url_for("pages.choices_page", integration_id=integration_id)
+            )
+
+    return render_template(
+        "choices.html",
+        integration=integration,
+        lists=lists,
+        licenses=licenses,
+        problems=problems,
+        severities=SEVERITY_LABELS,
+        categories=[(c, CATEGORY_LABELS[c]) for c in CATEGORIES],
+        values=values,
+        errors=errors,
+    ), (400 if errors else 200)

@@ -1,0 +1,341 @@
+"""The setup steps: connect, create integration, add servers or companies, map."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+
+from agent.errors import CertificateNotTrusted, RemoteError, SetupError
+from agent.setup_tenants import agreement_title
+from agent.store import DEFAULT_INTEGRATION_NAME, KBH, KSC, PLATFORM
+from agent.web import forms
+from agent.web.pages import (
+    blueprint,
+    connect_error_field,
+    current_agent,
+    draft_id,
+    error_report,
+    remember_draft,
+    setup_service,
+    tigerpaw_error_field,
+)
+
+logger = logging.getLogger(__name__)
+
+CERTIFICATE_FIELD = "certificate"
+
+
+def uploaded_certificate() -> bytes | None:
+    """The klserver.cer sent with the form, if a file was chosen."""
+    upload = request.files.get(CERTIFICATE_FIELD)
+    if upload is None or not upload.filename:
+        return None
+    return upload.read(forms.CERTIFICATE_LIMIT + 1)
+
+
+def render_connect(
+    values: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    problem: dict[str, Any] | None = None,
+    editing: Any = None,
+    status: int = 200,
+) -> Any:
+    """The first page, with what was typed and what to fix."""
+    service = setup_service()
+    draft = service.drafts.get(draft_id())
+    kept = service.secrets_set(editing.id) if editing is not None else set()
+    has_certificate = bool(
+        (draft and draft.settings.ksc_certificate_path)
+        or (editing is not None and editing.ksc_certificate_path)
+    )
+    return (
+        render_template(
+            "setup_connect.html",
+            values=values,
+            errors=errors,
+            problem=problem,
+            editing=editing,
+            kept=kept,
+            has_certificate=has_certificate,
+            sandbox=current_agent().sandbox_description,
+            kes_cloud_server=service.kes_cloud_server(),
+            step="connect",
+        ),
+        status,
+    )
+
+
+@blueprint.route("/setup/connect", methods=["GET", "POST"])
+def connect() -> Any:
+    """Step 1: choose the solution and connect to it."""
+    service = setup_service()
+    if request.method == "GET":
+        if request.args.get("new"):
+            remember_draft(None)
+        draft = service.drafts.get(draft_id())
+        values = _draft_values(draft) if draft and not draft.editing else {}
+        values.setdefault("source", KSC)
+        return render_connect(values, {})
+
+    certificate = uploaded_certificate()
+    draft = service.drafts.get(draft_id())
+    result = forms.read_connect(
+        request.form,
+        certificate,
+        has_certificate=bool(draft and draft.settings.ksc_certificate_path),
+    )
+    if not result.ok:
+        return render_connect(result.values, result.errors, status=400)
+
+    new_draft = service.begin(
+        result.parsed, certificate=certificate, draft_id=draft_id()
+    )
+    remember_draft(new_draft.id)
+    return _connect_and_continue(new_draft.id, result.values, result.parsed.source)
+
+
+def _connect_and_continue(
+    draft: str, values: dict[str, Any], source: str, editing: Any = None
+) -> Any:
+    """Connect with a draft: on to the next step, the certificate, or the error."""
+    service = setup_service()
+    try:
+        service.connect(draft)
+    except CertificateNotTrusted:
+        return redirect(url_for("pages.certificate"))
+    except (RemoteError, SetupError) as err:
+        field = connect_error_field(err, source)
+        errors = {field: str(err)} if field else {}
+        return render_connect(
+            values, errors, problem=error_report(err), editing=editing, status=400
+        )
+
+    if editing is not None:
+        service.apply_connection(draft)
+        remember_draft(None)
+        flash("The connection was checked and saved.")
+        return redirect(url_for("pages.integration_page", integration_id=editing.id))
+    return redirect(url_for("pages.create_integration"))
+
+
+@blueprint.route("/setup/certificate", methods=["GET", "POST"])
+def certificate() -> Any:
+    """An unknown KSC certificate: show its fingerprint to trust or refuse."""
+    service = setup_service()
+    draft = service.draft(draft_id())
+    if request.method == "GET":
+        if not draft.pending_fingerprint:
+            return redirect(url_for("pages.connect"))
+        return render_template("setup_certificate.html", draft=draft, step="connect")
+
+    if request.form.get("decision") != "trust":
+        service.refuse_certificate(draft.id)
+        flash(
+            "The certificate was refused: nothing was trusted. Choose the server's "
+            "klserver.cer with Use a certificate, or check the address."
+        )
+        if draft.editing:
+            return redirect(
+                url_for("pages.integration_page", integration_id=draft.editing)
+            )
+        return redirect(url_for("pages.connect"))
+
+    editing = service.integration(draft.editing) if draft.editing else None
+    try:
+        service.trust_certificate(draft.id, request.form.get("fingerprint", ""))
+    except (RemoteError, SetupError) as err:
+        source = draft.settings.source
+        field = connect_error_field(err, source)
+        return render_connect(
+            _draft_values(draft),
+            {field: str(err)} if field else {},
+            problem=error_report(err),
+            editing=editing,
+            status=400,
+        )
+    if editing is not None:
+        service.apply_connection(draft.id)
+        remember_draft(None)
+        flash("The certificate is trusted and the connection saved.")
+        return redirect(url_for("pages.integration_page", integration_id=editing.id))
+    return redirect(url_for("pages.create_integration"))
+
+
+def _draft_values(draft: Any) -> dict[str, Any]:
+    """A draft's settings as the first page's fields (no secrets)."""
+    settings = draft.settings
+    return {
+        "source": settings.source,
+        "ksc_address": settings.ksc_address,
+        "ksc_user": settings.ksc_user,
+        "use_certificate": "on" if settings.ksc_certificate_path else "",
+        "use_proxy": "on" if settings.proxy_address else "",
+        "proxy_address": settings.proxy_address,
+        "proxy_user": settings.proxy_user,
+        "kbh_email": settings.kbh_email,
+    }
+
+
+def render_integration(
+    values: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    problem: dict[str, Any] | None = None,
+    editing: Any = None,
+    status: int = 200,
+) -> Any:
+    """Step 2's page, or the edit of an integration's Tigerpaw settings."""
+    service = setup_service()
+    if editing is None:
+        draft = service.draft(draft_id())
+        source, shown_id, kept = draft.settings.source, draft.id, set()
+    else:
+        source, shown_id = editing.source, editing.id
+        kept = service.secrets_set(editing.id)
+    return (
+        render_template(
+            "setup_integration.html",
+            values=values,
+            errors=errors,
+            problem=problem,
+            editing=editing,
+            integration_id=shown_id,
+            kept=kept,
+            is_kbh=source == KBH,
+            platform=PLATFORM,
+            hosted_url=service.hosted_tigerpaw_url(),
+            sandbox=current_agent().sandbox_description,
+            step="integration",
+        ),
+        status,
+    )
+
+
+@blueprint.route("/setup/integration", methods=["GET", "POST"])
+def create_integration() -> Any:
+    """Step 2: name the integration and check Tigerpaw; then save it."""
+    service = setup_service()
+    draft = service.draft(draft_id())
+    if not draft.connected or draft.editing:
+        return redirect(url_for("pages.connect"))
+    if request.method == "GET":
+        values = {
+            "platform": PLATFORM,
+            "name": DEFAULT_INTEGRATION_NAME
+            if not service.store.find_integration(DEFAULT_INTEGRATION_NAME)
+            else "",
+            "api_url": service.default_tigerpaw_url(),
+        }
+        return render_integration(values, {})
+
+    result = forms.read_tigerpaw(request.form)
+    if not result.ok:
+        return render_integration(result.values, result.errors, status=400)
+    try:
+        created = service.create_integration(draft.id, result.parsed)
+    except (RemoteError, SetupError) as err:
+        field = tigerpaw_error_field(err)
+        return render_integration(
+            result.values,
+            {field: str(err)} if field else {},
+            problem=error_report(err),
+            status=400,
+        )
+
+    remember_draft(None)
+    flash(f"The integration {created.integration.name} is saved.")
+    missing = created.check.not_cross_referenced
+    if missing:
+        flash(
+            f"{len(missing)} Tigerpaw account(s) are not cross-referenced to the SOAP "
+            "user's external product, so they cannot be billed: "
+            + ", ".join(a.name for a in missing[:10])
+            + ". Assign the external product to each in Tigerpaw."
+        )
+    return redirect(
+        url_for("pages.add_tenants", integration_id=created.integration.id, setup=1)
+    )
+
+
+@blueprint.route("/integrations/<integration_id>/add", methods=["GET", "POST"])
+def add_tenants(integration_id: str) -> Any:
+    """Step 3: tick the virtual servers or companies to add."""
+    service = setup_service()
+    integration = service.integration(integration_id)
+    refresh = bool(request.args.get("refresh"))
+    available = service.available_tenants(integration_id, refresh=refresh)
+    chosen = request.form.getlist("tenants")
+    error = ""
+    if request.method == "POST":
+        try:
+            service.add_tenants(integration_id, chosen)
+        except SetupError as err:
+            error = str(err)
+        else:
+            return redirect(
+                url_for(
+                    "pages.mapping",
+                    integration_id=integration_id,
+                    setup=request.args.get("setup"),
+                )
+            )
+
+    return render_template(
+        "setup_tenants.html",
+        integration=integration,
+        available=available,
+        chosen=set(chosen),
+        error=error,
+        is_kbh=integration.source == KBH,
+        setup=bool(request.args.get("setup")),
+        step="tenants",
+    ), (400 if error else 200)
+
+
+@blueprint.route("/integrations/<integration_id>/accounts", methods=["GET", "POST"])
+def mapping(integration_id: str) -> Any:
+    """Step 4: map each server or company to a Tigerpaw account and agreement."""
+    service = setup_service()
+    view = service.mapping_view(
+        integration_id, refresh=bool(request.args.get("refresh"))
+    )
+    errors: dict[int, str] = {}
+    posted: dict[str, str] = {}
+    if request.method == "POST":
+        ids = [t.id for t in view.tenants]
+        errors = service.save_mappings(
+            integration_id, forms.read_mappings(request.form, ids)
+        )
+        if not errors:
+            flash("The account mapping is saved.")
+            return redirect(url_for("pages.home"))
+        posted = forms.shown_values(request.form)
+
+    return render_template(
+        "setup_mapping.html",
+        view=view,
+        errors=errors,
+        posted=posted,
+        is_post=request.method == "POST",
+        setup=bool(request.args.get("setup")),
+        step="accounts",
+    ), (400 if errors else 200)
+
+
+@blueprint.get("/integrations/<integration_id>/agreements")
+def agreements_json(integration_id: str) -> Any:
+    """An account's agreements as JSON, for the mapping grid's drop-downs."""
+    number = request.args.get("account", "")
+    if not number.isdigit():
+        return jsonify({"error": "Name an account number"}), 400
+    agreements = setup_service().agreements(integration_id, int(number))
+    return jsonify(
+        {
+            "agreements": [
+                {"number": a.number, "title": agreement_title(a)} for a in agreements
+            ]
+        }
+    )

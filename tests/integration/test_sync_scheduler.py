@@ -1,0 +1,254 @@
+"""The Scheduler against the sandbox: timers, Sync now, Pause/Resume, a clean stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.backends.fail
+import pytest
+
+from agent.config import Settings
+from agent.store import NewTenant
+from agent.sync.scheduler import Scheduler
+from tests.integration.sync_support import (
+    FAST,
+    SETTINGS,
+    SyncWorld,
+    kaspersky_charges,
+    open_titles,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_os_keyring() -> Iterator[None]:
+    """Keep test secrets out of any real keyring: the owner-only file takes them."""
+    before = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+class SettingsHolder:
+    """The settings in force, changed by the test as the config watcher would."""
+
+    def __init__(self) -> None:
+        """Start with orders every minute and billing twelve hours away."""
+        far = (dt.datetime.now() + dt.timedelta(hours=12)).time()
+        self.current = dataclasses.replace(
+            SETTINGS,
+            service_order_sync_minutes=1,
+            license_sync_time=dt.time(far.hour, far.minute),
+        )
+
+    def __call__(self) -> Settings:
+        """The settings in force now."""
+        return self.current
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[SyncWorld]:
+    """A sandbox with 5 companies of 10 devices, set up and approved."""
+    made = SyncWorld(tmp_path)
+    made.set_up()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def settings() -> SettingsHolder:
+    """Orders every minute; billing not due for twelve hours."""
+    return SettingsHolder()
+
+
+@pytest.fixture
+def notices() -> list[tuple[str, str]]:
+    """The notifications the scheduler sent."""
+    return []
+
+
+@pytest.fixture
+def scheduler(
+    world: SyncWorld, settings: SettingsHolder, notices: list[tuple[str, str]]
+) -> Iterator[Scheduler]:
+    """A scheduler (not started) on the world's store."""
+    made = Scheduler(
+        world.store,
+        world.secrets,
+        settings,
+        per_api=3,
+        policy=FAST,
+        kbh_table=world.table,
+        notify=lambda title, text: notices.append((title, text)),
+    )
+    yield made
+    made.stop(timeout=10)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it gives something true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"Not reached within {timeout} s")
+
+
+def finished_runs(scheduler: Scheduler) -> list[str]:
+    """The last run of each integration that is idle again."""
+    return [
+        i["last_run"]
+        for i in scheduler.status()["integrations"]
+        if i["last_run"] and i["state"] != "running"
+    ]
+
+
+def run_now(scheduler: Scheduler) -> dict[str, Any]:
+    """Sync now and wait for that cycle to end; the status after it."""
+    before = scheduler.status()["integrations"][0]["runs"]
+    scheduler.sync_now()
+    wait_until(
+        lambda: (
+            (i := scheduler.status()["integrations"][0])["state"] != "running"
+            and i["runs"] > before
+        )
+    )
+    return scheduler.status()
+
+
+def test_orders_run_at_start_and_billing_waits_for_its_time_or_sync_now(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """Orders run at start; billing waits for its time or Sync now."""
+    scheduler.start()
+    wait_until(lambda: finished_runs(scheduler))
+
+    status = scheduler.status()
+    assert status["state"] == "idle"
+    (integration,) = status["integrations"]
+    last = dt.datetime.fromisoformat(integration["last_run"])
+    assert dt.datetime.fromisoformat(integration["next_run"]) == last + dt.timedelta(
+        minutes=1
+    )
+    assert {t["state"] for t in integration["tenants"]} == {"ok"}
+    assert open_titles(world.our_orders()) == world.expected_orders()
+    expected = world.expected_charges()
+    assert kaspersky_charges({a: world.charges()[a] for a in expected}) == {
+        a: {} for a in expected
+    }
+
+    run_now(scheduler)
+
+    charges = world.charges()
+    assert kaspersky_charges({a: charges[a] for a in expected}) == expected
+    assert scheduler.stop(timeout=10)
+
+
+def test_a_changed_interval_applies_at_once(
+    scheduler: Scheduler, settings: SettingsHolder
+) -> None:
+    """A new ServiceOrderSyncMinutes moves the next run at once."""
+    scheduler.start()
+    wait_until(lambda: finished_runs(scheduler))
+    old = settings.current
+
+    settings.current = dataclasses.replace(old, service_order_sync_minutes=7)
+    scheduler.settings_changed(old, settings.current)
+
+    (integration,) = scheduler.status()["integrations"]
+    last = dt.datetime.fromisoformat(integration["last_run"])
+    assert dt.datetime.fromisoformat(integration["next_run"]) == last + dt.timedelta(
+        minutes=7
+    )
+
+
+def test_pause_holds_scheduled_cycles_and_resume_lets_them_run(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """Paused, nothing scheduled starts; resumed, the due cycle runs."""
+    scheduler.pause()
+    scheduler.start()
+    time.sleep(0.5)
+
+    status = scheduler.status()
+    assert status["state"] == "paused" and status["next_run"] is None
+    assert world.our_orders() == []
+
+    scheduler.resume()
+    wait_until(lambda: finished_runs(scheduler))
+    assert scheduler.status()["state"] == "idle"
+    assert open_titles(world.our_orders()) == world.expected_orders()
+
+
+def test_sync_now_runs_even_while_paused(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """Sync now is a person's explicit ask and runs while paused."""
+    scheduler.pause()
+    scheduler.start()
+
+    status = run_now(scheduler)
+
+    assert status["state"] == "paused"
+    assert open_titles(world.our_orders()) == world.expected_orders()
+
+
+def test_a_tenant_that_keeps_failing_is_shown_failing_and_notified_once(
+    world: SyncWorld, scheduler: Scheduler, notices: list[tuple[str, str]]
+) -> None:
+    """A tenant failing every cycle is shown failing and notified once."""
+    (ghost,) = world.store.add_tenants(
+        world.integration_id,
+        [NewTenant("00000000-0000-4000-8000-000000000000", "Ghost Company")],
+    )
+    spare = next(
+        a
+        for a in world.sandbox.tigerpaw.world.accounts
+        if a.number not in world.accounts.values()
+    )
+    world.store.map_account(ghost.id, spare.number, spare.name, None, billing=False)
+    scheduler.start()
+    wait_until(lambda: finished_runs(scheduler))
+
+    for _ in range(4):
+        status = run_now(scheduler)
+
+    assert [title for title, _ in notices] == ["Ghost Company is not syncing"]
+    assert status["state"] == "failing"
+    tenants = {t["name"]: t for t in status["integrations"][0]["tenants"]}
+    assert tenants["Ghost Company"]["state"] == "failing"
+    assert tenants["Ghost Company"]["failures"] == 5
+    assert {t["state"] for n, t in tenants.items() if n != "Ghost Company"} == {"ok"}
+    assert open_titles(world.our_orders()) == world.expected_orders()
+
+
+def test_stop_during_a_cycle_is_clean_and_loses_nothing(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """Stop in the middle of a cycle returns soon; the next run completes it."""
+    world.tigerpaw_faults(latency_ms=30)
+    scheduler.sync_now()
+    scheduler.start()
+    wait_until(lambda: scheduler.status()["state"] == "running")
+    time.sleep(0.3)
+
+    started = time.monotonic()
+    assert scheduler.stop(timeout=10)
+    assert time.monotonic() - started < 5
+    world.tigerpaw_faults(reset=True)
+
+    code, out = world.sync()
+
+    assert code == 0, out
+    assert open_titles(world.our_orders()) == world.expected_orders()
+    expected = world.expected_charges()
+    charges = world.charges()
+    assert kaspersky_charges({a: charges[a] for a in expected}) == expected
+    assert world.store.pending_count() == 0

@@ -1,0 +1,161 @@
+"""The page's forms: every blank field named, typed values kept, secrets never."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.sandbox.certs import make_certificate
+from agent.store import SEVERITIES
+from agent.web import forms
+
+
+def test_ksc_blank_fields_each_get_an_error() -> None:
+    result = forms.read_connect({"source": "ksc"}, None)
+    assert set(result.errors) == {"ksc_address", "ksc_user", "ksc_password"}
+
+
+def test_kbh_blank_fields_each_get_an_error() -> None:
+    result = forms.read_connect({"source": "kbh", "kbh_email": "x"}, None)
+    assert set(result.errors) == {"kbh_email", "kbh_password"}
+    assert "email address" in result.errors["kbh_email"]
+
+
+def test_unknown_solution_is_refused() -> None:
+    assert "source" in forms.read_connect({"source": "other"}, None).errors
+
+
+def test_a_certificate_replaces_user_and_password(tmp_path: Path) -> None:
+    identity = make_certificate(tmp_path, "klserver")
+    form = {"source": "ksc", "ksc_address": "10.0.0.5", "use_certificate": "on"}
+    missing = forms.read_connect(form, None)
+    assert set(missing.errors) == {"certificate"}
+    good = forms.read_connect(form, identity.cert_path.read_bytes())
+    assert good.ok and good.parsed.use_certificate
+    assert forms.read_connect(form, None, has_certificate=True).ok
+    bad = forms.read_connect(form, b"not a certificate")
+    assert "not a certificate" in bad.errors["certificate"]
+
+
+def test_proxy_fields_when_ticked() -> None:
+    form = {
+        "source": "ksc",
+        "ksc_address": "ksc.example.local:13299",
+        "ksc_user": "admin",
+        "ksc_password": "pw-1234",
+        "use_proxy": "on",
+        "proxy_user": "someone",
+    }
+    result = forms.read_connect(form, None)
+    assert set(result.errors) == {"proxy_address", "proxy_password"}
+    unticked = dict(form, use_proxy="")
+    assert forms.read_connect(unticked, None).ok
+
+
+@pytest.mark.parametrize(
+    ("address", "ok"),
+    [
+        ("10.0.0.5", True),
+        ("ksc.example.local:13299", True),
+        ("https://ksc.example.local/", True),
+        ("[::1]:13299", True),
+        ("ksc example", False),
+        ("ksc.example.local:99999", False),
+        ("ksc.example.local:port", False),
+        ("bad_name!", False),
+    ],
+)
+def test_addresses(address: str, ok: bool) -> None:
+    assert (forms.address_problem(address, "the address") is None) is ok
+
+
+def test_saved_secrets_may_stay_blank() -> None:
+    form = {"source": "kbh", "kbh_email": "a@b.example"}
+    kept = frozenset({"kbh_password"})
+    assert forms.read_connect(form, None, kept_secrets=kept).ok
+
+
+def test_typed_values_come_back_but_secrets_do_not() -> None:
+    form = {
+        "source": "kbh",
+        "kbh_email": "a@b.example",
+        "kbh_password": "Secret-1",
+        "csrf_token": "token",
+    }
+    values = forms.read_connect(form, None).values
+    assert values["kbh_email"] == "a@b.example"
+    assert "kbh_password" not in values and "csrf_token" not in values
+
+
+def test_tigerpaw_blank_fields_each_get_an_error() -> None:
+    result = forms.read_tigerpaw({"platform": "Tigerpaw"})
+    assert set(result.errors) == {
+        "name",
+        "api_url",
+        "soap_user",
+        "soap_password",
+        "public_key",
+        "private_key",
+    }
+    wrong = forms.read_tigerpaw({"platform": "Other", "api_url": "ftp://x"})
+    assert "platform" in wrong.errors and "https://" in wrong.errors["api_url"]
+
+
+def test_tigerpaw_kept_secrets() -> None:
+    form = {
+        "platform": "Tigerpaw",
+        "name": "  Integration   with Tigerpaw ",
+        "api_url": "https://tigerpaw.example.com",
+        "soap_user": "kaspersky",
+        "public_key": "abc",
+    }
+    kept = frozenset({"tigerpaw_soap_password", "tigerpaw_private_key"})
+    result = forms.read_tigerpaw(form, kept_secrets=kept)
+    assert result.ok and result.parsed.name == "Integration with Tigerpaw"
+
+
+def test_config_changes_are_checked_as_the_file_is() -> None:
+    current = {
+        "KESCloudServer": "production",
+        "ServiceOrderSyncMinutes": "5",
+        "LicenseSyncTime": "02:00",
+        "WebPort": "47800",
+        "LogLevel": "Info",
+    }
+    good = forms.read_config(dict(current, LogLevel="Debug"), current)
+    assert good.ok and good.parsed == {"LogLevel": "Debug"}
+    bad = forms.read_config(dict(current, ServiceOrderSyncMinutes="0"), current)
+    assert "ServiceOrderSyncMinutes must be" in bad.errors["ServiceOrderSyncMinutes"]
+
+
+def test_choices_need_rep_and_statuses_when_a_row_is_on() -> None:
+    form = {"event-critical-enabled": "on", "event-critical-lifetime": "3"}
+    result = forms.read_choices(form, ["not_protected"], ["KES"], ["server"])
+    assert set(result.errors) == {"rep", "new_status", "closed_status"}
+    assert result.parsed.events["critical"].lifetime_days == 3
+
+    form.update(
+        {
+            "rep": "1",
+            "new_status": "New",
+            "closed_status": "Closed",
+            "item::KES": "KL-KESB-WS",
+            "item::KES/server": "KL-KESB-SRV",
+            "status-not_protected-enabled": "on",
+        }
+    )
+    result = forms.read_choices(form, ["not_protected"], ["KES"], ["server"])
+    assert result.ok
+    assert result.parsed.price_book_items == {
+        "KES": "KL-KESB-WS",
+        "KES/server": "KL-KESB-SRV",
+    }
+    assert result.parsed.device_statuses["not_protected"].enabled
+    assert set(result.parsed.events) == set(SEVERITIES)
+
+
+def test_lifetime_out_of_range_is_named() -> None:
+    form = {"event-warning-lifetime": "0"}
+    result = forms.read_choices(form, [], [], [])
+    assert "event-warning-lifetime" in result.errors
