@@ -75,6 +75,11 @@ class CycleResult:
         return self.error is None and all(t.ok for t in self.tenants)
 
     @property
+    def orders_opened(self) -> int:
+        """Service orders the cycle queued to open (the tray's "large batch" notice)."""
+        return sum(1 for write in self.planned if write.kind == writes.ORDER_OPEN)
+
+    @property
     def planned(self) -> list[writes.Write]:
         """Every write the cycle planned (for a dry run, what it would write)."""
         return [write for tenant in self.tenants for write in tenant.writes]

@@ -446,6 +446,7 @@ class Scheduler:
             "next_run": iso(schedule.get("next_orders")),
             "next_license_run": iso(schedule.get("next_licenses")),
             "error": result.error if result else None,
+            "orders_opened": result.orders_opened if result else 0,
             "pending_writes": self.store.pending_count(state.id),
             "tenants": tenants,
         }

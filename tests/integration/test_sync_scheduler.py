@@ -139,13 +139,15 @@ def test_orders_run_at_start_and_billing_waits_for_its_time_or_sync_now(
     )
     assert {t["state"] for t in integration["tenants"]} == {"ok"}
     assert open_titles(world.our_orders()) == world.expected_orders()
+    assert integration["orders_opened"] == sum(world.expected_orders().values())
     expected = world.expected_charges()
     assert kaspersky_charges({a: world.charges()[a] for a in expected}) == {
         a: {} for a in expected
     }
 
-    run_now(scheduler)
+    again = run_now(scheduler)
 
+    assert again["integrations"][0]["orders_opened"] == 0, "nothing new to open"
     charges = world.charges()
     assert kaspersky_charges({a: charges[a] for a in expected}) == expected
     assert scheduler.stop(timeout=10)
