@@ -4,7 +4,9 @@ escaping of typed input, and no saved secret in any response.
 
 from __future__ import annotations
 
+import base64
 import re
+import stat
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from tests.agent_process import AgentProcess
 from tests.browser import chromium_page
 from tests.e2e.setup_helpers import integrations, shot, strip_sandbox_panel
 
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
 HOSTILE_NAME = '<script>alert("name")</script> & "Quotes" <b>bold</b>'
 HOSTILE_ACCOUNT = "<img src=x onerror=alert(1)>"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -220,3 +223,41 @@ def test_no_secret_in_any_response(
     assert checked == len(paths)
     shown = configured.get(f"{base}/tigerpaw").text
     assert "A soap password is saved" in shown
+
+
+def test_no_secret_on_disk_or_in_the_log_after_setup(
+    agent: AgentProcess, configured: PageSession, sandbox: dict[str, Any]
+) -> None:
+    """The data folder, the config file, the log and the console hold no secret.
+
+    The sandbox's own files (``sandbox.json``, ``sandbox/``) list its test credentials
+    on purpose; ``secrets.json`` is where secrets go when no keyring works, so it
+    must be readable by its owner only.
+    """
+    kbh, tigerpaw = sandbox["kbh"]["production"], sandbox["tigerpaw"]
+    secrets = [kbh["password"], tigerpaw["soap_password"], tigerpaw["private_key"]]
+    forms = secrets + [base64.b64encode(s.encode()).decode() for s in secrets]
+    assert integrations(agent), "the setup saved an integration"
+
+    scanned = [agent.config_path]
+    for path in sorted(agent.data_dir.rglob("*")):
+        relative = path.relative_to(agent.data_dir).parts
+        if not path.is_file() or relative[0] in ("sandbox.json", "sandbox"):
+            continue
+        if relative == ("secrets.json",):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            continue
+        scanned.append(path)
+    assert any(p.name == "agent.log" for p in scanned)
+    assert any(p.name.startswith("agent.db") for p in scanned)
+
+    for path in scanned:
+        content = path.read_bytes()
+        for secret in forms:
+            assert secret.encode() not in content, f"a secret is in {path}"
+    # The console also shows the sandbox's credential banner, on purpose: check the
+    # log lines printed there.
+    logged = [line for line in agent.output().splitlines() if LOG_LINE.match(line)]
+    assert logged
+    for secret in forms:
+        assert not any(secret in line for line in logged), "a secret was logged"
