@@ -143,6 +143,25 @@ class Agent:
             }
         )
 
+    def current_notices(self, limit: int = 3) -> list[dict[str, str]]:
+        """The newest notices that still apply, newest first, for the page's banner.
+
+        A "setup needed" notice ends with the first integration, a config error when
+        the file is good again; the others stay for a day.
+        """
+        set_up = bool(self.store and self.store.list_integrations())
+        day_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+        kept = []
+        for notice in reversed(self.notices):
+            if notice["kind"] == "setup_needed" and set_up:
+                continue
+            if notice["kind"] == "config_error" and self.config.error is None:
+                continue
+            if notice["at"] < day_ago:
+                continue
+            kept.append(notice)
+        return kept[:limit]
+
     def log_folder(self) -> Path:
         """The folder that holds the log files."""
         return log_file_path(self.options.data_dir).parent

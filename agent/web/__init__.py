@@ -18,6 +18,6 @@ def create_app(agent: Agent, port: int = 0) -> Flask:
     app.extensions["agent"] = agent
     security.install(app, agent.token, port)
     # The newest notices a person must act on, as the tray shows them.
-    app.jinja_env.globals["notices"] = lambda: list(agent.notices)[-3:][::-1]
+    app.jinja_env.globals["notices"] = agent.current_notices
     app.register_blueprint(views.blueprint)
     return app
