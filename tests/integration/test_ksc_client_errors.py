@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 
 from agent.errors import (
+    AddressNotFound,
     CertificateChanged,
     CertificateNameMismatch,
     CertificateNotTrusted,
@@ -357,6 +358,24 @@ def test_nothing_listening(cert: TlsIdentity) -> None:
         client.check()
     assert_error(caught, NothingListening, "address", f"127.0.0.1:{port}")
     assert len(waits) == 3
+
+
+def test_address_not_found(cert: TlsIdentity) -> None:
+    """A name that does not resolve is told apart from a server that is down.
+
+    Names under .invalid never resolve (RFC 6761), so no query leaves this machine
+    with an answer.
+    """
+    client = KscClient(
+        "ksc.no-such-host.invalid",
+        "user",
+        "secret",
+        certificate=cert.cert_path,
+        sleep=lambda _seconds: None,
+    )
+    with client, pytest.raises(AddressNotFound) as caught:
+        client.check()
+    assert_error(caught, AddressNotFound, "address", "ksc.no-such-host.invalid")
 
 
 def test_a_server_that_never_answers_times_out(
