@@ -1,28 +1,35 @@
-"""The clients a stored integration syncs with, built from the store and secrets.
+"""The clients an integration talks through, built from its settings and secrets.
 
-The sync builds them afresh for every cycle, so a password or address changed on the
-page is used from the next cycle on; Business Hub follows ``KESCloudServer`` at every
-call. Retries inside a client are few and short and wait on the sync's stop event, so
-Quit is never held up by a backoff: the outbox retries across cycles instead.
+The sync builds them from a stored integration afresh for every cycle, so a password
+or address changed on the page is used from the next cycle on; Business Hub follows
+``KESCloudServer`` at every call. Retries inside a client are few and short and wait
+on the sync's stop event, so Quit is never held up by a backoff: the outbox retries
+across cycles instead. The setup page builds its clients with the same builders from
+what was typed a moment ago (:mod:`agent.setup_clients`), so a check there is the
+check the sync relies on.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.config import Settings
 from agent.errors import SetupError
 from agent.secrets import SecretStore, secret_name
 from agent.sources.kbh import KbhClient, ServerTable
-from agent.store import KBH, Integration, console_identity
+from agent.store import KBH, Integration, IntegrationSettings, console_identity
 from agent.sync.tenant_sync import Source
 from agent.tigerpaw.client import TigerpawClient
+from agent.transport import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from agent.sources.ksc import KscClient
 
 logger = logging.getLogger(__name__)
 
@@ -60,19 +67,106 @@ class Connections:
                 close()
 
 
-def _secret(
-    secrets: SecretStore, integration: Integration, field: str, *, required: bool
-) -> str:
-    """A saved secret of the integration; SetupError names a missing one."""
-    value = secrets.get(secret_name(integration.id, field)) or ""
-    if required and not value:
-        raise SetupError(
-            f"The {SECRET_LABELS.get(field, field)} of the integration "
-            f"{integration.name} is not saved on this computer: enter it again in the "
-            "integration's properties",
-            field=field,
+class SecretLookup(Protocol):
+    """An integration's password or key by its field name (such as ``ksc_password``)."""
+
+    def __call__(self, field: str, *, required: bool) -> str:
+        """The secret, or "" when it is not there and not ``required``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long a client's calls may take and how often a safe one is tried."""
+
+    attempts: int
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    #: Waits between attempts (the sync's stop event, so Quit cuts them short).
+    sleep: Callable[[float], Any] = time.sleep
+
+
+def build_tigerpaw(
+    settings: IntegrationSettings, secret: SecretLookup, patience: Patience
+) -> TigerpawClient:
+    """A Tigerpaw client for an integration's settings and secrets."""
+    return TigerpawClient(
+        settings.tigerpaw_url,
+        settings.tigerpaw_soap_user,
+        secret("tigerpaw_soap_password", required=True),
+        settings.tigerpaw_public_key,
+        secret("tigerpaw_private_key", required=True),
+        asmx_url=settings.tigerpaw_asmx_url or None,
+        timeout=patience.timeout,
+        attempts=patience.attempts,
+        sleep=patience.sleep,
+    )
+
+
+def build_kbh(
+    settings: IntegrationSettings,
+    secret: SecretLookup,
+    patience: Patience,
+    *,
+    integration_id: str,
+    server: Callable[[], str],
+    table: ServerTable | None = None,
+) -> KbhClient:
+    """A Business Hub client; ``server`` gives the current KESCloudServer value."""
+    return KbhClient(
+        settings.kbh_email,
+        secret("kbh_password", required=True),
+        server=server,
+        integration_id=integration_id,
+        table=table,
+        timeout=patience.timeout,
+        attempts=patience.attempts,
+        sleep=patience.sleep,
+    )
+
+
+def build_ksc(
+    settings: IntegrationSettings, secret: SecretLookup, patience: Patience
+) -> KscClient:
+    """A KSC Open API client: address, account, certificate or fingerprint, proxy."""
+    from agent.sources.ksc import KscClient, ProxySettings
+
+    proxy = None
+    if settings.proxy_address.strip():
+        proxy = ProxySettings(
+            settings.proxy_address.strip(),
+            settings.proxy_user.strip() or None,
+            secret("proxy_password", required=False) or None,
         )
-    return value
+    certificate = settings.ksc_certificate_path.strip()
+    return KscClient(
+        settings.ksc_address,
+        settings.ksc_user,
+        secret("ksc_password", required=True),
+        certificate=Path(certificate) if certificate else None,
+        accepted_fingerprint=settings.ksc_fingerprint.strip() or None,
+        proxy=proxy,
+        timeout=patience.timeout,
+        attempts=patience.attempts,
+        sleep=patience.sleep,
+    )
+
+
+def stored_secrets(secrets: SecretStore, integration: Integration) -> SecretLookup:
+    """The saved secrets of an integration; SetupError names a required one missing."""
+
+    def secret(field: str, *, required: bool) -> str:
+        """A saved secret of the integration ("" for a missing optional one)."""
+        value = secrets.get(secret_name(integration.id, field)) or ""
+        if required and not value:
+            raise SetupError(
+                f"The {SECRET_LABELS.get(field, field)} of the integration "
+                f"{integration.name} is not saved on this computer: enter it again "
+                "in the integration's properties",
+                field=field,
+            )
+        return value
+
+    return secret
 
 
 def tigerpaw_client(
@@ -83,17 +177,10 @@ def tigerpaw_client(
     attempts: int = SYNC_ATTEMPTS,
 ) -> TigerpawClient:
     """The Tigerpaw client of a stored integration."""
-    return TigerpawClient(
-        integration.tigerpaw_url,
-        integration.tigerpaw_soap_user,
-        _secret(secrets, integration, "tigerpaw_soap_password", required=True),
-        integration.tigerpaw_public_key,
-        _secret(secrets, integration, "tigerpaw_private_key", required=True),
-        asmx_url=integration.tigerpaw_asmx_url or None,
-        timeout=SYNC_TIMEOUT,
-        attempts=attempts,
-        backoff=0.5,
-        sleep=sleep,
+    return build_tigerpaw(
+        integration,
+        stored_secrets(secrets, integration),
+        Patience(attempts, SYNC_TIMEOUT, sleep),
     )
 
 
@@ -107,15 +194,13 @@ def kbh_client(
     attempts: int = SYNC_ATTEMPTS,
 ) -> KbhClient:
     """The Business Hub client; it follows ``KESCloudServer`` at every call."""
-    return KbhClient(
-        integration.kbh_email,
-        _secret(secrets, integration, "kbh_password", required=True),
+    return build_kbh(
+        integration,
+        stored_secrets(secrets, integration),
+        Patience(attempts, SYNC_TIMEOUT, sleep),
+        integration_id=integration.id,
         server=lambda: settings().kes_cloud_server,
-        integration_id=str(uuid.UUID(integration.id)),
         table=table,
-        timeout=SYNC_TIMEOUT,
-        attempts=attempts,
-        sleep=sleep,
     )
 
 
@@ -126,29 +211,12 @@ def ksc_client(
     sleep: Callable[[float], Any],
     attempts: int = SYNC_ATTEMPTS,
 ) -> Source:
-    """The KSC Open API client: address, account, certificate or fingerprint, proxy."""
-    from agent.sources.ksc import KscClient, ProxySettings
-
-    certificate = integration.ksc_certificate_path.strip()
-    proxy = None
-    if integration.proxy_address.strip():
-        proxy = ProxySettings(
-            integration.proxy_address.strip(),
-            integration.proxy_user.strip() or None,
-            _secret(secrets, integration, "proxy_password", required=False) or None,
-        )
-    client: Source = KscClient(
-        integration.ksc_address,
-        integration.ksc_user,
-        _secret(secrets, integration, "ksc_password", required=True),
-        certificate=Path(certificate) if certificate else None,
-        accepted_fingerprint=integration.ksc_fingerprint.strip() or None,
-        proxy=proxy,
-        timeout=SYNC_TIMEOUT,
-        attempts=attempts,
-        sleep=sleep,
+    """The KSC Open API client of a stored integration."""
+    return build_ksc(
+        integration,
+        stored_secrets(secrets, integration),
+        Patience(attempts, SYNC_TIMEOUT, sleep),
     )
-    return client
 
 
 def connect(

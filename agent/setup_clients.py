@@ -2,17 +2,23 @@
 
 The sync builds its clients from stored integrations; the setup must also reach a
 console or Tigerpaw with what was typed a moment ago, before anything is stored. Both
-paths end in the same client classes, so a check here is the check the sync relies on.
+go through the builders of :mod:`agent.connections`, so a check here is the check the
+sync relies on; only the secrets (as typed) and the patience (a person waits) differ.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Protocol
 
-from agent.sources import kbh
+from agent.connections import (
+    Patience,
+    SecretLookup,
+    build_kbh,
+    build_ksc,
+    build_tigerpaw,
+)
 from agent.sources import records as source_records
 from agent.store import KBH, IntegrationSettings
 from agent.tigerpaw.client import TigerpawClient
@@ -24,6 +30,8 @@ logger = logging.getLogger(__name__)
 TIGERPAW_HOSTED_URL = "https://api2.tigerpawsoftware.com"
 #: Tries per call while someone waits at the page: one retry, then the error in words.
 SETUP_ATTEMPTS = 2
+#: Default timeouts and waits, with few attempts.
+SETUP_PATIENCE = Patience(SETUP_ATTEMPTS)
 
 
 class SourceClient(Protocol):
@@ -36,35 +44,21 @@ class SourceClient(Protocol):
         """Let go of the connections."""
 
 
+def typed_secrets(secrets: Mapping[str, str]) -> SecretLookup:
+    """The secrets as typed: a missing one is sent blank, and the check says so."""
+
+    def secret(field: str, *, required: bool) -> str:
+        """A typed secret, or ""."""
+        return secrets.get(field, "")
+
+    return secret
+
+
 def tigerpaw_client(
     settings: IntegrationSettings, secrets: Mapping[str, str]
 ) -> TigerpawClient:
     """A Tigerpaw client for these settings and secrets."""
-    return TigerpawClient(
-        settings.tigerpaw_url,
-        settings.tigerpaw_soap_user,
-        secrets.get("tigerpaw_soap_password", ""),
-        settings.tigerpaw_public_key,
-        secrets.get("tigerpaw_private_key", ""),
-        asmx_url=settings.tigerpaw_asmx_url or None,
-        attempts=SETUP_ATTEMPTS,
-    )
-
-
-def kbh_client(
-    settings: IntegrationSettings,
-    secrets: Mapping[str, str],
-    integration_id: str,
-    server: Callable[[], str],
-) -> kbh.KbhClient:
-    """A Business Hub client; ``server`` gives the current KESCloudServer value."""
-    return kbh.KbhClient(
-        settings.kbh_email,
-        secrets.get("kbh_password", ""),
-        server=server,
-        integration_id=integration_id,
-        attempts=SETUP_ATTEMPTS,
-    )
+    return build_tigerpaw(settings, typed_secrets(secrets), SETUP_PATIENCE)
 
 
 def source_client(
@@ -73,32 +67,16 @@ def source_client(
     integration_id: str,
     server: Callable[[], str],
 ) -> SourceClient:
-    """The console client of an integration: Business Hub or KSC."""
+    """The console client of an integration: Business Hub or KSC.
+
+    ``server`` gives the current KESCloudServer value, for Business Hub.
+    """
     if settings.source == KBH:
-        return kbh_client(settings, secrets, integration_id, server)
-    return ksc_client(settings, secrets)
-
-
-def ksc_client(
-    settings: IntegrationSettings, secrets: Mapping[str, str]
-) -> SourceClient:
-    """A KSC Open API client (address, account, certificate or fingerprint, proxy)."""
-    from agent.sources.ksc import KscClient, ProxySettings
-
-    proxy = None
-    if settings.proxy_address.strip():
-        proxy = ProxySettings(
-            settings.proxy_address.strip(),
-            settings.proxy_user.strip() or None,
-            secrets.get("proxy_password") or None,
+        return build_kbh(
+            settings,
+            typed_secrets(secrets),
+            SETUP_PATIENCE,
+            integration_id=integration_id,
+            server=server,
         )
-    certificate = settings.ksc_certificate_path.strip()
-    return KscClient(
-        settings.ksc_address,
-        settings.ksc_user,
-        secrets.get("ksc_password", ""),
-        certificate=Path(certificate) if certificate else None,
-        accepted_fingerprint=settings.ksc_fingerprint.strip() or None,
-        proxy=proxy,
-        attempts=SETUP_ATTEMPTS,
-    )
+    return build_ksc(settings, typed_secrets(secrets), SETUP_PATIENCE)

@@ -38,15 +38,17 @@ class AgentProcess:
         self.env.update(env or {})
         self.process: subprocess.Popen[str] | None = None
         self.output_path = folder / f"{name}-output.txt"
+        #: Where the process starts (the repository, for ``-m agent``).
+        self.cwd = ROOT
+
+    def program(self) -> list[str]:
+        """What runs the agent: this Python on the repository, with its config."""
+        return [sys.executable, "-m", "agent", "--config", str(self.config_path)]
 
     def command(self) -> list[str]:
         """The command line that starts this agent."""
         return [
-            sys.executable,
-            "-m",
-            "agent",
-            "--config",
-            str(self.config_path),
+            *self.program(),
             "--data-dir",
             str(self.data_dir),
             "--no-browser",
@@ -60,7 +62,7 @@ class AgentProcess:
         self._output = self.output_path.open("w")
         self.process = subprocess.Popen(
             self.command(),
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=self._output,
             stderr=subprocess.STDOUT,

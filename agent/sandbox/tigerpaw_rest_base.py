@@ -146,6 +146,47 @@ class RouteTable:
 
         return register
 
+    def searches(
+        self,
+        path: str,
+        right: str,
+        key: str,
+        *,
+        records: Callable[[TigerpawWorld], list[Any]],
+        getters: Callable[[TigerpawWorld], dict[str, Getter | None]],
+        to_json: Callable[[TigerpawWorld, Any], dict[str, Any]],
+    ) -> None:
+        """Register an advanced search at ``path`` and its ``path/<field>`` shortcut.
+
+        Both answer one page of the records found, each as ``to_json`` shows it,
+        under ``key`` with the paging fields.
+        """
+
+        def answer(call: Call, shortcut: bool) -> dict[str, Any]:
+            """The page of records a search of either kind finds."""
+            known = getters(call.world)
+            body = None
+            if shortcut:
+                criteria = shortcut_criteria(call, call.args[0], known)
+            else:
+                body = call.body()
+                criteria = criteria_of(body)
+
+            found = search(records(call.world), criteria, known)
+            rows, meta = page(call, found, body)
+            return {key: [to_json(call.world, row) for row in rows], **meta}
+
+        def advanced(call: Call) -> dict[str, Any]:
+            """Records meeting the body's criteria; no criteria lists every one."""
+            return answer(call, shortcut=False)
+
+        def by_field(call: Call) -> dict[str, Any]:
+            """Records whose field (named in the path) starts with the body's text."""
+            return answer(call, shortcut=True)
+
+        self("POST", path, right)(advanced)
+        self("POST", path + r"/(\w+)", right)(by_field)
+
 
 def page(call: Call, rows: list[Any], body: Any = None) -> tuple[list[Any], dict]:
     """The rows of the page asked for, and the reply's paging fields."""

@@ -17,10 +17,7 @@ from agent.sandbox.tigerpaw_rest_base import (
     RestError,
     RouteTable,
     ci,
-    criteria_of,
     page,
-    search,
-    shortcut_criteria,
     to_int,
 )
 from agent.sandbox.tigerpaw_rest_tables import (
@@ -101,24 +98,14 @@ def _account(call: Call) -> Account:
     return account
 
 
-@routes("POST", r"/api/accounts/search", "Accounts: get")
-def search_accounts(call: Call) -> dict[str, Any]:
-    """Advanced account search; no criteria lists every account."""
-    body = call.body()
-    found = search(call.world.accounts, criteria_of(body), _account_getters(call.world))
-    rows, meta = page(call, found, body)
-    return {"Accounts": [account_json(call.world, a) for a in rows], **meta}
-
-
-@routes("POST", r"/api/accounts/search/(\w+)", "Accounts: get")
-def search_accounts_by(call: Call) -> dict[str, Any]:
-    """A ``/search/<field>`` shortcut for accounts."""
-    getters = _account_getters(call.world)
-    found = search(
-        call.world.accounts, shortcut_criteria(call, call.args[0], getters), getters
-    )
-    rows, meta = page(call, found)
-    return {"Accounts": [account_json(call.world, a) for a in rows], **meta}
+routes.searches(
+    r"/api/accounts/search",
+    "Accounts: get",
+    "Accounts",
+    records=lambda world: world.accounts,
+    getters=_account_getters,
+    to_json=account_json,
+)
 
 
 @routes("GET", r"/api/accounts/(\d+)", "Accounts: get")
@@ -293,23 +280,14 @@ def account_agreements(call: Call) -> dict[str, Any]:
     return {"Agreements": [agreement_json(call.world, g) for g in rows], **meta}
 
 
-@routes("POST", r"/api/agreements/search", "Recurring agreements: get")
-def search_agreements(call: Call) -> dict[str, Any]:
-    """Advanced agreement search."""
-    body = call.body()
-    getters = _agreement_getters(call.world)
-    found = search(call.world.agreements, criteria_of(body), getters)
-    rows, meta = page(call, found, body)
-    return {"Agreements": [agreement_json(call.world, g) for g in rows], **meta}
-
-
-@routes("POST", r"/api/agreements/search/(\w+)", "Recurring agreements: get")
-def search_agreements_by(call: Call) -> dict[str, Any]:
-    """A ``/search/<field>`` shortcut for agreements."""
-    getters = _agreement_getters(call.world)
-    criteria = shortcut_criteria(call, call.args[0], getters)
-    rows, meta = page(call, search(call.world.agreements, criteria, getters))
-    return {"Agreements": [agreement_json(call.world, g) for g in rows], **meta}
+routes.searches(
+    r"/api/agreements/search",
+    "Recurring agreements: get",
+    "Agreements",
+    records=lambda world: world.agreements,
+    getters=_agreement_getters,
+    to_json=agreement_json,
+)
 
 
 @routes("GET", r"/api/agreements/(\d+)", "Recurring agreements: get")
@@ -439,18 +417,11 @@ def get_item(call: Call) -> dict[str, Any]:
     return {"PriceBookItemSummary": item_json(item)}
 
 
-@routes("POST", r"/api/pricebook/items/search", "Price book items: get")
-def search_items(call: Call) -> dict[str, Any]:
-    """Advanced price book search."""
-    body = call.body()
-    found = search(call.world.items, criteria_of(body), ITEM_GETTERS)
-    rows, meta = page(call, found, body)
-    return {"PriceBookItems": [item_json(i) for i in rows], **meta}
-
-
-@routes("POST", r"/api/pricebook/items/search/(\w+)", "Price book items: get")
-def search_items_by(call: Call) -> dict[str, Any]:
-    """A ``/search/<field>`` shortcut for price book items."""
-    criteria = shortcut_criteria(call, call.args[0], ITEM_GETTERS)
-    rows, meta = page(call, search(call.world.items, criteria, ITEM_GETTERS))
-    return {"PriceBookItems": [item_json(i) for i in rows], **meta}
+routes.searches(
+    r"/api/pricebook/items/search",
+    "Price book items: get",
+    "PriceBookItems",
+    records=lambda world: world.items,
+    getters=lambda _world: ITEM_GETTERS,
+    to_json=lambda _world, item: item_json(item),
+)

@@ -18,10 +18,6 @@ from agent.sandbox.tigerpaw_rest_base import (
     RestError,
     RouteTable,
     ci,
-    criteria_of,
-    page,
-    search,
-    shortcut_criteria,
     to_int,
 )
 from agent.sandbox.tigerpaw_rest_tables import (
@@ -272,23 +268,14 @@ def _order_getters(world: TigerpawWorld) -> dict[str, Getter | None]:
     return getters
 
 
-@routes("POST", r"/api/serviceorders/search", "Service orders: get")
-def search_orders(call: Call) -> dict[str, Any]:
-    """Advanced service order search."""
-    body = call.body()
-    getters = _order_getters(call.world)
-    found = search(call.world.orders, criteria_of(body), getters)
-    rows, meta = page(call, found, body)
-    return {"ServiceOrders": [summary_json(call.world, o) for o in rows], **meta}
-
-
-@routes("POST", r"/api/serviceorders/search/(\w+)", "Service orders: get")
-def search_orders_by(call: Call) -> dict[str, Any]:
-    """A ``/search/<field>`` shortcut for service orders."""
-    getters = _order_getters(call.world)
-    criteria = shortcut_criteria(call, call.args[0], getters)
-    rows, meta = page(call, search(call.world.orders, criteria, getters))
-    return {"ServiceOrders": [summary_json(call.world, o) for o in rows], **meta}
+routes.searches(
+    r"/api/serviceorders/search",
+    "Service orders: get",
+    "ServiceOrders",
+    records=lambda world: world.orders,
+    getters=_order_getters,
+    to_json=summary_json,
+)
 
 
 @routes("GET", r"/api/serviceorders/(\d+)/notes", "Service orders: get")

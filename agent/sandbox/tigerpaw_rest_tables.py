@@ -60,21 +60,25 @@ def product_information(call: Call) -> dict[str, Any]:
 # Master tables.
 
 
+def _own_columns(
+    rows: list[MasterEntry], value_key: str, *extras: str
+) -> list[dict[str, Any]]:
+    """The rows of a table with columns of its own: value, extras, SystemDefault."""
+    return [
+        {
+            value_key: e.value,
+            **{name: e.extra[name] for name in extras},
+            "SystemDefault": e.system_default,
+        }
+        for e in rows
+    ]
+
+
 @routes("GET", r"/api/mastertables/priorities", "Master tables: get")
 def priorities(call: Call) -> dict[str, Any]:
     """Service order priorities."""
     rows = call.world.tables["priorities"]
-    return {
-        "Priorities": [
-            {
-                "Priority": e.value,
-                "Rank": e.extra["Rank"],
-                "ResponseTime": e.extra["ResponseTime"],
-                "SystemDefault": e.system_default,
-            }
-            for e in rows
-        ]
-    }
+    return {"Priorities": _own_columns(rows, "Priority", "Rank", "ResponseTime")}
 
 
 @routes(
@@ -87,32 +91,14 @@ def statuses(call: Call) -> dict[str, Any]:
     rows = call.world.tables["statuses"]
     if call.flag(0):
         rows = [e for e in rows if not e.system_entry]
-    return {
-        "Statuses": [
-            {
-                "Status": e.value,
-                "Rank": e.extra["Rank"],
-                "SystemDefault": e.system_default,
-            }
-            for e in rows
-        ]
-    }
+    return {"Statuses": _own_columns(rows, "Status", "Rank")}
 
 
 @routes("GET", r"/api/mastertables/serviceorders/types", "Master tables: get")
 def order_types(call: Call) -> dict[str, Any]:
     """Service order types."""
     rows = call.world.tables["types"]
-    return {
-        "Types": [
-            {
-                "Type": e.value,
-                "Priority": e.extra["Priority"],
-                "SystemDefault": e.system_default,
-            }
-            for e in rows
-        ]
-    }
+    return {"Types": _own_columns(rows, "Type", "Priority")}
 
 
 @routes("GET", r"/api/mastertables/reps(?:/(true|false))?", "Master tables: get")

@@ -230,9 +230,17 @@ class Database:
             with contextlib.suppress(OSError):
                 Path(f"{self.path}{suffix}").chmod(0o600)
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE), committed when the block ends."""
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A read transaction: every query in the block sees the same snapshot."""
+        return self._transaction("BEGIN")
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        """A transaction opened with ``begin``, committed when the block ends."""
         conn = self._connection()
         if conn.in_transaction:
             # A nested call joins the transaction already open on this thread.
@@ -240,29 +248,10 @@ class Database:
             return
 
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin)
         except sqlite3.Error as err:
             raise describe_error(err, self.path) from err
         try:
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            self._rollback(conn)
-            raise describe_error(err, self.path) from err
-        except BaseException:
-            self._rollback(conn)
-            raise
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query in the block sees the same snapshot."""
-        conn = self._connection()
-        if conn.in_transaction:
-            yield conn
-            return
-
-        try:
-            conn.execute("BEGIN")
             yield conn
             conn.execute("COMMIT")
         except sqlite3.Error as err:

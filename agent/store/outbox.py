@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from agent.errors import StoreError
@@ -140,28 +141,21 @@ class OutboxRepo:
         """Mark a write done with Tigerpaw's id, keeping its history in the same
         transaction; a write already marked sent is left alone."""
         stamp = to_db_time(now or utcnow())
+        if history is not None and history.outbox_key is None:
+            history = dataclasses.replace(history, outbox_key=key)
 
-        with self._db.write() as conn:
-            item = _require_item(conn, key)
-            if item.state == SENT:
-                return item
-            conn.execute(
-                "UPDATE outbox SET state = ?, tigerpaw_id = ?, "
-                "attempts = attempts + 1, last_error = NULL, updated_at = ?, "
-                "done_at = ? WHERE key = ?",
-                (
-                    SENT,
-                    None if tigerpaw_id is None else str(tigerpaw_id),
-                    stamp,
-                    stamp,
-                    key,
-                ),
-            )
+        def record(conn: sqlite3.Connection) -> None:
+            """Keep what the write changed, in the transaction that marks it."""
             if history is not None:
-                if history.outbox_key is None:
-                    history = dataclasses.replace(history, outbox_key=key)
                 insert_history(conn, history, stamp)
-            return _require_item(conn, key)
+
+        return self._update_unsent(
+            key,
+            "state = ?, tigerpaw_id = ?, attempts = attempts + 1, last_error = NULL, "
+            "updated_at = ?, done_at = ?",
+            (SENT, None if tigerpaw_id is None else str(tigerpaw_id), stamp, stamp),
+            then=record,
+        )
 
     def mark_failed(
         self,
@@ -183,16 +177,11 @@ class OutboxRepo:
     def retry(self, key: str, *, now: dt.datetime | None = None) -> OutboxItem:
         """Make a failed or abandoned write due now (for the page's Retry button)."""
         stamp = to_db_time(now or utcnow())
-        with self._db.write() as conn:
-            item = _require_item(conn, key)
-            if item.state == SENT:
-                return item
-            conn.execute(
-                "UPDATE outbox SET state = ?, next_attempt_at = ?, updated_at = ? "
-                "WHERE key = ?",
-                (PENDING, stamp, stamp, key),
-            )
-            return _require_item(conn, key)
+        return self._update_unsent(
+            key,
+            "state = ?, next_attempt_at = ?, updated_at = ?",
+            (PENDING, stamp, stamp),
+        )
 
     def _fail(
         self,
@@ -204,23 +193,43 @@ class OutboxRepo:
     ) -> OutboxItem:
         """Record a failed attempt in ``state``; a sent write is left alone."""
         stamp = to_db_time(now or utcnow())
+        return self._update_unsent(
+            key,
+            "state = ?, attempts = attempts + 1, last_error = ?, "
+            "next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ?, "
+            "done_at = ?",
+            (
+                state,
+                redact(error),
+                to_db_time(next_attempt) if next_attempt else None,
+                stamp,
+                stamp if state == ABANDONED else None,
+            ),
+        )
+
+    def _update_unsent(
+        self,
+        key: str,
+        assignments: str,
+        values: tuple[object, ...],
+        *,
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> OutboxItem:
+        """Set columns of a write (``assignments``: ``column = ?, ...``) and run
+        ``then`` in the same transaction; the write as it is now.
+
+        A write already sent is left as it is: Tigerpaw has it, and a late failure
+        or retry of the same write must not make it due again.
+        """
         with self._db.write() as conn:
             item = _require_item(conn, key)
             if item.state == SENT:
                 return item
             conn.execute(
-                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ?, "
-                "done_at = ? WHERE key = ?",
-                (
-                    state,
-                    redact(error),
-                    to_db_time(next_attempt) if next_attempt else None,
-                    stamp,
-                    stamp if state == ABANDONED else None,
-                    key,
-                ),
+                f"UPDATE outbox SET {assignments} WHERE key = ?", (*values, key)
             )
+            if then is not None:
+                then(conn)
             return _require_item(conn, key)
 
     def pending_count(self, integration_id: str | None = None) -> int:

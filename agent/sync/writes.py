@@ -98,35 +98,37 @@ def open_write(tenant: Tenant, order: NewOrder, setup: TigerpawSetup) -> Write:
     )
 
 
+def _note_payload(
+    tenant: Tenant, change: OrderNote | OrderClose, setup: TigerpawSetup
+) -> dict[str, Any]:
+    """What a note on a tracked order needs: the order, the text and its topic."""
+    _, name = _account(tenant)
+    return {
+        "order_key": change.order_key,
+        "text": change.text,
+        "topic": setup.note_topic,
+        "title": change.title,
+        "account_name": name,
+    }
+
+
 def note_write(tenant: Tenant, note: OrderNote, setup: TigerpawSetup) -> Write:
     """Add a note (a repeat) to an open order."""
-    _, name = _account(tenant)
     return Write(
         key=f"order:{note.note_key}:note",
         kind=ORDER_NOTE,
-        payload={
-            "order_key": note.order_key,
-            "text": note.text,
-            "topic": setup.note_topic,
-            "title": note.title,
-            "account_name": name,
-        },
+        payload=_note_payload(tenant, note, setup),
     )
 
 
 def close_write(tenant: Tenant, close: OrderClose, setup: TigerpawSetup) -> Write:
     """Close a status order with a note."""
-    _, name = _account(tenant)
     return Write(
         key=f"order:{close.order_key}:close",
         kind=ORDER_CLOSE,
         payload={
-            "order_key": close.order_key,
-            "text": close.text,
-            "topic": setup.note_topic,
+            **_note_payload(tenant, close, setup),
             "status": setup.closed_status,
-            "title": close.title,
-            "account_name": name,
         },
     )
 

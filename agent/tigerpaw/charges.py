@@ -71,7 +71,7 @@ def set_quantity(
         )
     if account_number is None:
         account_number = catalog.get_agreement(rest, agreement_number).account_number
-    logger.info(
+    logger.debug(
         "Set the quantity of %s on agreement %d of account %d to %d (was %s)",
         confirmed.item_id,
         agreement_number,

@@ -4,7 +4,8 @@
 service (SOAP user and password) lists accounts and writes agreement charges; the
 REST API (a rep's key pair) does everything else. Every failure is a typed error of
 :mod:`agent.errors` with ``system="Tigerpaw"`` and the setup field to fix; paged
-lists are iterated lazily; writes are logged at INFO, one line each.
+lists are iterated lazily. Writes are logged at DEBUG, one line each by numbers: the
+caller (the sync, the setup page) logs each at INFO, naming account, object and action.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from agent.tigerpaw.models import (
     ServiceOrder,
 )
 from agent.tigerpaw.rest import RIGHTS_ADVICE, RestApi
-from agent.tigerpaw.rest_catalog import FieldKey
+from agent.tigerpaw.rest_records import FieldKey
 from agent.tigerpaw.wire import SYSTEM
 from agent.transport import DEFAULT_TIMEOUT
 

@@ -1,6 +1,7 @@
 """Tigerpaw REST around accounts: agreements, charges, price book, tables, fields.
 
-Additional charges are read here; they are written through tsiWS (asmx.py).
+Additional charges are read here; they are written through tsiWS (asmx.py). The
+calls every kind of record shares are made by :mod:`agent.tigerpaw.rest_records`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from agent.tigerpaw.models import (
     Rep,
 )
 from agent.tigerpaw.rest import RestApi, rows_of
+from agent.tigerpaw.rest_records import FieldKey, RecordKind
 
 logger = logging.getLogger(__name__)
 
@@ -36,37 +38,9 @@ FIELDS_GET = "Custom folders and fields: get"
 FIELDS_CREATE = "Custom folders and fields: create"
 ENTITIES = ("accounts", "serviceorders")
 
-#: A record's custom field, named by its id or by (category, label).
-FieldKey = int | tuple[str, str]
-
-
-def search_body(criteria: Sequence[Criterion]) -> dict[str, Any]:
-    """An advanced search body (paging is added by :meth:`RestApi.pages`)."""
-    rows = []
-    for criterion in criteria:
-        row = {
-            "SearchType": criterion.search_type,
-            "MatchType": criterion.match_type,
-            "Criteria": criterion.criteria,
-        }
-        if criterion.category_name:
-            row["CategoryName"] = criterion.category_name
-        if criterion.custom_field_name:
-            row["CustomFieldName"] = criterion.custom_field_name
-        rows.append(row)
-    return {"Criteria": rows}
-
-
-def values_body(values: Mapping[FieldKey, str | None]) -> list[dict[str, Any]]:
-    """A custom field PUT body: each field by CustomFieldId or Category + Label."""
-    body: list[dict[str, Any]] = []
-    for key, value in values.items():
-        if isinstance(key, tuple):
-            category, label = key
-            body.append({"Category": category, "Label": label, "Value": value})
-        else:
-            body.append({"CustomFieldId": int(key), "Value": value})
-    return body
+ACCOUNT = RecordKind("/api/accounts", "Account", ACCOUNTS_GET, ACCOUNTS_UPDATE)
+AGREEMENT = RecordKind("/api/agreements", "Agreement", AGREEMENTS_GET)
+PRICE_BOOK_ITEM = RecordKind("/api/pricebook/items", "Price book item", PRICE_BOOK_GET)
 
 
 def _entity(entity: str) -> str:
@@ -81,51 +55,24 @@ def _entity(entity: str) -> str:
 
 def search_accounts(api: RestApi, criteria: Sequence[Criterion]) -> Iterator[Account]:
     """Accounts meeting the criteria (all of them for none), page by page."""
-    rows = api.pages(
-        "POST",
-        "/api/accounts/search",
-        "Accounts",
-        body=search_body(criteria),
-        right=ACCOUNTS_GET,
-    )
-    return (parse.account(row) for row in rows)
+    return (parse.account(row) for row in ACCOUNT.search(api, criteria, "Accounts"))
 
 
 def get_account(api: RestApi, number: int) -> Account:
     """One account; RecordNotFound when there is none."""
-    payload = api.call(
-        "GET",
-        f"/api/accounts/{int(number)}",
-        right=ACCOUNTS_GET,
-        record=f"Account {number}",
-    )
-    return parse.account(parse.get(payload, "AccountSummary") or payload)
+    return parse.account(ACCOUNT.read(api, number, "AccountSummary"))
 
 
 def account_custom_fields(api: RestApi, number: int) -> list[CustomFieldValue]:
     """The custom fields of an account, with their values."""
-    payload = api.call(
-        "GET",
-        f"/api/accounts/{int(number)}/customfields",
-        right=ACCOUNTS_GET,
-        record=f"Account {number}",
-    )
-    return [parse.field_value(row) for row in rows_of(payload, "CustomFields")]
+    return ACCOUNT.custom_fields(api, number)
 
 
 def set_account_custom_fields(
     api: RestApi, number: int, values: Mapping[FieldKey, str | None]
 ) -> list[CustomFieldValue]:
     """Set custom field values of an account (None empties one); all or none."""
-    payload = api.call(
-        "PUT",
-        f"/api/accounts/{int(number)}/customfields",
-        body=values_body(values),
-        right=ACCOUNTS_UPDATE,
-        record=f"Account {number}",
-    )
-    logger.info("Set %d custom field(s) of account %d", len(values), int(number))
-    return [parse.field_value(row) for row in rows_of(payload, "CustomFields")]
+    return ACCOUNT.set_custom_fields(api, number, values)
 
 
 # Agreements and their additional charges.
@@ -147,31 +94,20 @@ def account_agreements(
 
 def get_agreement(api: RestApi, number: int) -> Agreement:
     """One recurring agreement."""
-    payload = api.call(
-        "GET",
-        f"/api/agreements/{int(number)}",
-        right=AGREEMENTS_GET,
-        record=f"Agreement {number}",
-    )
-    return parse.agreement(parse.get(payload, "AgreementSummary") or payload)
+    return parse.agreement(AGREEMENT.read(api, number, "AgreementSummary"))
 
 
 def agreement_charges(api: RestApi, number: int) -> list[AdditionalCharge]:
     """The additional charges of an agreement."""
-    payload = api.call(
-        "GET",
-        f"/api/agreements/{int(number)}/additionalcharges",
-        right=AGREEMENTS_GET,
-        record=f"Agreement {number}",
-    )
-    return [parse.charge(row) for row in rows_of(payload, "AdditionalCharges")]
+    rows = AGREEMENT.rows(api, number, "/additionalcharges", "AdditionalCharges")
+    return [parse.charge(row) for row in rows]
 
 
 def get_charge(api: RestApi, number: int, detail_id: int) -> AdditionalCharge:
     """One additional charge of an agreement."""
     payload = api.call(
         "GET",
-        f"/api/agreements/{int(number)}/additionalcharges/{int(detail_id)}",
+        AGREEMENT.url(number, f"/additionalcharges/{int(detail_id)}"),
         right=AGREEMENTS_GET,
         record=f"Additional charge {detail_id} of agreement {number}",
     )
@@ -185,25 +121,14 @@ def search_price_book(
     api: RestApi, criteria: Sequence[Criterion]
 ) -> Iterator[PriceBookItem]:
     """Price book items meeting the criteria (all of them for none)."""
-    rows = api.pages(
-        "POST",
-        "/api/pricebook/items/search",
-        "PriceBookItems",
-        body=search_body(criteria),
-        right=PRICE_BOOK_GET,
-    )
+    rows = PRICE_BOOK_ITEM.search(api, criteria, "PriceBookItems")
     return (parse.price_book_item(row) for row in rows)
 
 
 def get_price_book_item(api: RestApi, number: int) -> PriceBookItem:
     """One price book item by its number."""
-    payload = api.call(
-        "GET",
-        f"/api/pricebook/items/{int(number)}",
-        right=PRICE_BOOK_GET,
-        record=f"Price book item {number}",
-    )
-    return parse.price_book_item(parse.get(payload, "PriceBookItemSummary") or payload)
+    found = PRICE_BOOK_ITEM.read(api, number, "PriceBookItemSummary")
+    return parse.price_book_item(found)
 
 
 # Master tables.
@@ -256,7 +181,7 @@ def create_category(api: RestApi, entity: str, name: str) -> None:
         right=FIELDS_CREATE,
         retry=False,
     )
-    logger.info("Created the %s custom field category '%s'", entity, name)
+    logger.debug("Created the %s custom field category '%s'", entity, name)
 
 
 def create_text_field(
@@ -282,7 +207,7 @@ def create_text_field(
         right=FIELDS_CREATE,
         retry=False,
     )
-    logger.info("Created the %s custom field '%s/%s'", entity, category, label)
+    logger.debug("Created the %s custom field '%s/%s'", entity, category, label)
     return parse.definition(payload, category)
 
 

@@ -1,7 +1,9 @@
 """Tigerpaw REST service orders: create, read, change, notes, custom fields, search.
 
 An order someone holds open in the Tigerpaw window refuses changes with HTTP 423,
-raised as :class:`agent.errors.RecordLocked` (transient: try again later).
+raised as :class:`agent.errors.RecordLocked` (transient: try again later). Writes are
+logged at DEBUG: the sync and the setup page log each at INFO, with the names of the
+account and the order people know them by.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 from agent.errors import ProtocolError
 from agent.tigerpaw import rest_parse as parse
 from agent.tigerpaw.models import Criterion, CustomFieldValue, Note, ServiceOrder
-from agent.tigerpaw.rest import RestApi, rows_of
-from agent.tigerpaw.rest_catalog import FieldKey, search_body, values_body
+from agent.tigerpaw.rest import RestApi
+from agent.tigerpaw.rest_records import FieldKey, RecordKind
 from agent.tigerpaw.wire import SYSTEM
 
 logger = logging.getLogger(__name__)
@@ -22,6 +24,7 @@ logger = logging.getLogger(__name__)
 ORDERS_GET = "Service orders: get"
 ORDERS_CREATE = "Service orders: create"
 ORDERS_UPDATE = "Service orders: update"
+ORDER = RecordKind("/api/serviceorders", "Service order", ORDERS_GET, ORDERS_UPDATE)
 
 #: Our names of service order fields -> Tigerpaw's.
 FIELDS = {
@@ -76,7 +79,7 @@ def create(api: RestApi, account_number: int, fields: Mapping[str, Any]) -> int:
         "POST", "/api/ServiceOrders", body=body, right=ORDERS_CREATE, retry=False
     )
     order = _summary(payload)
-    logger.info(
+    logger.debug(
         "Created service order %d for account %d", order.number, int(account_number)
     )
     return order.number
@@ -85,10 +88,7 @@ def create(api: RestApi, account_number: int, fields: Mapping[str, Any]) -> int:
 def get(api: RestApi, number: int) -> ServiceOrder:
     """One service order; RecordNotFound when there is none."""
     payload = api.call(
-        "GET",
-        f"/api/serviceorders/{int(number)}",
-        right=ORDERS_GET,
-        record=f"Service order {number}",
+        "GET", ORDER.url(number), right=ORDERS_GET, record=ORDER.label(number)
     )
     return _summary(payload)
 
@@ -98,10 +98,10 @@ def update(api: RestApi, number: int, fields: Mapping[str, Any]) -> ServiceOrder
     body = order_body(fields)
     payload = api.call(
         "PUT",
-        f"/api/serviceorders/{int(number)}",
+        ORDER.url(number),
         body=body,
         right=ORDERS_UPDATE,
-        record=f"Service order {number}",
+        record=ORDER.label(number),
     )
     order = _summary(payload)
     changed = [
@@ -109,7 +109,7 @@ def update(api: RestApi, number: int, fields: Mapping[str, Any]) -> ServiceOrder
         for name, value in sorted(fields.items())
         if value is not None
     ]
-    logger.info(
+    logger.debug(
         "Updated service order %d for account %d: %s",
         order.number,
         order.account_number,
@@ -122,64 +122,38 @@ def add_note(api: RestApi, number: int, text: str, *, topic: str = "General") ->
     """Add a note to a service order (sent once, like every create)."""
     payload = api.call(
         "POST",
-        f"/api/serviceorders/{int(number)}/notes",
+        ORDER.url(number, "/notes"),
         body={"Topic": topic, "Note": text},
         right=ORDERS_UPDATE,
-        record=f"Service order {number}",
+        record=ORDER.label(number),
         retry=False,
     )
     found = parse.get(payload, "Note")
     if not isinstance(found, dict):
         raise ProtocolError("Tigerpaw answered without the note", system=SYSTEM)
     added = parse.note(found)
-    logger.info("Added note %d to service order %d", added.number, int(number))
+    logger.debug("Added note %d to service order %d", added.number, int(number))
     return added
 
 
 def notes(api: RestApi, number: int) -> list[Note]:
     """The notes of a service order."""
-    payload = api.call(
-        "GET",
-        f"/api/serviceorders/{int(number)}/notes",
-        right=ORDERS_GET,
-        record=f"Service order {number}",
-    )
-    return [parse.note(row) for row in rows_of(payload, "Notes")]
+    return [parse.note(row) for row in ORDER.rows(api, number, "/notes", "Notes")]
 
 
 def custom_fields(api: RestApi, number: int) -> list[CustomFieldValue]:
     """The custom fields of a service order, with their values."""
-    payload = api.call(
-        "GET",
-        f"/api/serviceorders/{int(number)}/customfields",
-        right=ORDERS_GET,
-        record=f"Service order {number}",
-    )
-    return [parse.field_value(row) for row in rows_of(payload, "CustomFields")]
+    return ORDER.custom_fields(api, number)
 
 
 def set_custom_fields(
     api: RestApi, number: int, values: Mapping[FieldKey, str | None]
 ) -> list[CustomFieldValue]:
     """Set custom field values of a service order (all or none)."""
-    payload = api.call(
-        "PUT",
-        f"/api/serviceorders/{int(number)}/customfields",
-        body=values_body(values),
-        right=ORDERS_UPDATE,
-        record=f"Service order {number}",
-    )
-    logger.info("Set %d custom field(s) of service order %d", len(values), int(number))
-    return [parse.field_value(row) for row in rows_of(payload, "CustomFields")]
+    return ORDER.set_custom_fields(api, number, values)
 
 
 def search(api: RestApi, criteria: Sequence[Criterion]) -> Iterator[ServiceOrder]:
     """Service orders meeting the criteria, page by page."""
-    rows = api.pages(
-        "POST",
-        "/api/serviceorders/search",
-        "ServiceOrders",
-        body=search_body(criteria),
-        right=ORDERS_GET,
-    )
+    rows = ORDER.search(api, criteria, "ServiceOrders")
     return (parse.service_order(row) for row in rows)

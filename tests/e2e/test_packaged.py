@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
 import pytest
 import requests
 
@@ -63,33 +61,15 @@ class PackagedAgent(AgentProcess):
 
     def __init__(self, program: Path, folder: Path, *args: str) -> None:
         super().__init__(folder, *args, env=NO_KEYRING)
-        self.program = program
-        # Nothing of the source tree may be reachable by the program.
+        self.program_folder = program
+        # Nothing of the source tree may be reachable by the program, which starts
+        # from the test's folder, outside the repository.
         self.env.pop("PYTHONPATH", None)
+        self.cwd = folder
 
-    def command(self) -> list[str]:
-        """The program with a data folder of the test's own, and no --config."""
-        return [
-            str(self.program / NAME),
-            "--data-dir",
-            str(self.data_dir),
-            "--no-browser",
-            "--port",
-            "0",
-            *self.args,
-        ]
-
-    def launch(self) -> None:
-        """Start the program from the test's folder, outside the repository."""
-        self._output = self.output_path.open("w")
-        self.process = subprocess.Popen(
-            self.command(),
-            cwd=self.folder,
-            env=self.env,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def program(self) -> list[str]:
+        """The built program alone: no --config, it finds the one beside it."""
+        return [str(self.program_folder / NAME)]
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +83,6 @@ def agent(
     process.start(timeout=60)
     yield process
     process.stop()
-
-
-@pytest.fixture
-def secrets_in_file() -> Iterator[None]:
-    """Make this process keep secrets in the data folder's file, as the agent does."""
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 def test_folder_holds_program_config_and_libraries(program_folder: Path) -> None:
@@ -180,7 +151,7 @@ def test_sandbox_serves_its_wsdl_from_the_package(agent: PackagedAgent) -> None:
     assert "wsdl:definitions" in reply.text or "<definitions" in reply.text
 
 
-def test_a_sync_completes(agent: PackagedAgent, secrets_in_file: None) -> None:
+def test_a_sync_completes(agent: PackagedAgent, no_os_keyring: None) -> None:
     sandbox = agent.sandbox_info()
     tigerpaw_url = sandbox["tigerpaw"]["url"]
     before = sandbox_state(tigerpaw_url)

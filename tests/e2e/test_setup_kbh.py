@@ -1,7 +1,8 @@
 """The Business Hub path of the setup, in Debian's chromium, from the first page on.
 
-One sandboxed agent and one browser serve the module; the tests run in order, each
-step leaving the page where the next one starts, with screenshots of every step.
+One sandboxed agent and one browser (tests/e2e/conftest.py) serve the module; the
+tests run in order, each step leaving the page where the next one starts, with
+screenshots of every step.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import uuid
 
 import pytest
 
-from tests.agent_process import AgentProcess
-from tests.browser import chromium_page
 from tests.e2e.setup_helpers import (
     error_of,
     fill_tigerpaw,
@@ -26,31 +25,6 @@ from tests.e2e.setup_helpers import (
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory):
-    """One sandboxed agent for the module."""
-    process = AgentProcess(tmp_path_factory.mktemp("kbh"), "--sandbox")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def page(agent: AgentProcess):
-    """One browser page for the module, signed in with the launch token."""
-    with chromium_page() as browser_page:
-        info = agent.agent_info()
-        assert info is not None
-        browser_page.goto(info["url"])
-        yield browser_page
-
-
-@pytest.fixture(scope="module")
-def sandbox(agent: AgentProcess):
-    """The sandbox's addresses and credentials."""
-    return agent.sandbox_info()
 
 
 def test_first_page_is_connect_with_blank_field_errors(page, artifacts_dir) -> None:

@@ -1,7 +1,8 @@
 """The KSC paths of the setup in Debian's chromium: by password, then by certificate
 through the proxy, from the first page to a working dashboard.
 
-One sandboxed agent and one browser serve the module; the tests run in order.
+One sandboxed agent and one browser (tests/e2e/conftest.py) serve the module; the
+tests run in order.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.agent_process import AgentProcess
-from tests.browser import chromium_page
 from tests.e2e.setup_helpers import (
     error_of,
     fill_tigerpaw,
@@ -27,31 +26,6 @@ from tests.e2e.setup_helpers import (
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory):
-    """One sandboxed agent for the module."""
-    process = AgentProcess(tmp_path_factory.mktemp("ksc"), "--sandbox")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def page(agent: AgentProcess):
-    """One browser page for the module, signed in with the launch token."""
-    with chromium_page() as browser_page:
-        info = agent.agent_info()
-        assert info is not None
-        browser_page.goto(info["url"])
-        yield browser_page
-
-
-@pytest.fixture(scope="module")
-def sandbox(agent: AgentProcess):
-    """The sandbox's addresses and credentials."""
-    return agent.sandbox_info()
 
 
 def ksc_address(sandbox) -> str:

@@ -18,8 +18,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
-import keyring.backends.fail
 import pytest
 
 from agent.store import ABANDONED, FAILED, OPEN, PENDING
@@ -30,13 +28,7 @@ KILLS = 20
 TENANTS = 100
 
 
-@pytest.fixture(autouse=True)
-def _no_os_keyring() -> Iterator[None]:
-    """Keep test secrets out of any real keyring: the owner-only file takes them."""
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    yield
-    keyring.set_keyring(before)
+pytestmark = pytest.mark.usefixtures("no_os_keyring")
 
 
 @pytest.fixture

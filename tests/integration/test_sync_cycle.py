@@ -7,13 +7,12 @@ emulator's state with what the sandbox's seed says should be there.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
 import pytest
 
 from agent.sandbox import seed
@@ -28,14 +27,7 @@ from tests.integration.sync_support import (
     open_titles,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_os_keyring() -> Iterator[None]:
-    """Keep test secrets out of any real keyring: the owner-only file takes them."""
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    yield
-    keyring.set_keyring(before)
+pytestmark = pytest.mark.usefixtures("no_os_keyring")
 
 
 @pytest.fixture(params=["kbh", "ksc"])
@@ -133,6 +125,29 @@ def test_a_second_run_writes_nothing(world: SyncWorld) -> None:
     assert "0 write(s) planned" in out
 
 
+def test_each_write_is_logged_once_at_info_naming_account_and_object(
+    world: SyncWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sync logs one INFO line per write, with the names people know; the
+    Tigerpaw client's own lines about the same writes stay at DEBUG."""
+    world.set_up()
+    caplog.set_level(logging.INFO)
+
+    code, out = world.sync()
+
+    assert code == 0, out
+    infos = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert [r.getMessage() for r in infos if r.name.startswith("agent.tigerpaw")] == []
+    written = [r.getMessage() for r in infos if r.name == "agent.sync.senders"]
+    assert len(written) == world.store.outbox_counts()[SENT]
+    field = f"{FIELD_CATEGORY}/{TENANT_FIELD_LABEL}"
+    for action in ("Created service order ", " on agreement ", f"Set {field} of"):
+        assert any(action in line for line in written), action
+    for line in written:
+        if not line.startswith("Created the "):
+            assert any(name in line for name in world.accounts), line
+
+
 def test_dry_run_lists_the_writes_and_writes_nothing(world: SyncWorld) -> None:
     """A dry run prints every write it would make and makes none."""
     world.set_up()
@@ -149,7 +164,7 @@ def test_dry_run_lists_the_writes_and_writes_nothing(world: SyncWorld) -> None:
 
 
 def test_changes_open_note_and_close_orders_without_duplicates(
-    world: SyncWorld,
+    world: SyncWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     """New events open orders, repeats become notes, cleared problems close."""
     world.set_up()
@@ -213,11 +228,17 @@ def test_changes_open_note_and_close_orders_without_duplicates(
         }
     )
 
+    caplog.set_level(logging.INFO, logger="agent.sync.senders")
     code, out = world.sync()
 
     assert code == 0, out
     orders = world.our_orders()
     assert open_titles(orders) == world.expected_orders()
+    name = tenant.name
+    assert (
+        f"Added a note to service order {repeated['number']} for account {name}: "
+        f"{repeated['brief']}"
+    ) in caplog.messages
     note_texts = [
         n["text"]
         for o in orders
@@ -227,6 +248,11 @@ def test_changes_open_note_and_close_orders_without_duplicates(
     assert any("2 occurrences since this order was opened" in t for t in note_texts)
     closed = [o for o in orders if o["brief"] == cleared_title]
     assert len(closed) == 1 and closed[0]["closed"] and closed[0]["status"] == "Closed"
+    assert any(
+        line.startswith(f"Closed service order {closed[0]['number']} for account ")
+        and line.endswith(cleared_title)
+        for line in caplog.messages
+    )
     assert any("no longer applies" in n["text"] for n in closed[0]["notes"])
     assert f"Databases are out of date on {healthy.name}" in {
         o["brief"] for o in orders

@@ -7,8 +7,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
-import keyring.backends.fail
 import pytest
 
 from agent.store import FAILED, OPENING, NewTenant
@@ -21,6 +19,8 @@ from tests.integration.sync_support import (
     open_titles,
 )
 
+pytestmark = pytest.mark.usefixtures("no_os_keyring")
+
 
 def make_client(world: SyncWorld) -> TigerpawClient:
     """A Tigerpaw client of our own, playing the agent before its crash."""
@@ -32,15 +32,6 @@ def make_client(world: SyncWorld) -> TigerpawClient:
         tigerpaw["public_key"],
         tigerpaw["private_key"],
     )
-
-
-@pytest.fixture(autouse=True)
-def _no_os_keyring() -> Iterator[None]:
-    """Keep test secrets out of any real keyring: the owner-only file takes them."""
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 @pytest.fixture

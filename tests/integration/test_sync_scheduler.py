@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
 import pytest
 
 from agent.config import Settings
@@ -24,14 +22,7 @@ from tests.integration.sync_support import (
     open_titles,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_os_keyring() -> Iterator[None]:
-    """Keep test secrets out of any real keyring: the owner-only file takes them."""
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    yield
-    keyring.set_keyring(before)
+pytestmark = pytest.mark.usefixtures("no_os_keyring")
 
 
 class SettingsHolder:

@@ -7,7 +7,6 @@ a message that says what to do without quoting a secret.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,9 +26,10 @@ from agent.tigerpaw.client import TigerpawClient
 from tests.integration.tigerpaw_support import (
     NAMES,
     check_error,
+    client_fixture,
+    emulator_fixture,
     make_client,
     post_events,
-    reset_faults,
     secrets_of,
     state,
 )
@@ -37,21 +37,8 @@ from tests.integration.tigerpaw_support import (
 LIST_RIGHT = "Allow user to list accounts via API"
 
 
-@pytest.fixture(scope="module")
-def tigerpaw() -> Iterator[TigerpawEmulator]:
-    """One emulator for the module."""
-    emulator = TigerpawEmulator(NAMES, seed=12).start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def client(tigerpaw: TigerpawEmulator) -> Iterator[TigerpawClient]:
-    """A client with the main credentials."""
-    reset_faults(tigerpaw)
-    made = make_client(tigerpaw)
-    yield made
-    made.close()
+tigerpaw = emulator_fixture(seed=12)
+client = client_fixture()
 
 
 @pytest.fixture

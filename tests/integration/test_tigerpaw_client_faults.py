@@ -25,6 +25,7 @@ from agent.sandbox.tigerpaw import TigerpawEmulator
 from tests.integration.tigerpaw_support import (
     NAMES,
     check_error,
+    emulator_fixture,
     make_client,
     reset_faults,
     state,
@@ -34,13 +35,7 @@ ASMX = "/api/rmm/"
 WSDL_CALL = "GET /api/rmm/tsiWS.asmx"
 SOAP_CALL = "POST /api/rmm/tsiWS.asmx"
 
-
-@pytest.fixture(scope="module")
-def tigerpaw() -> Iterator[TigerpawEmulator]:
-    """One emulator for the module; every test leaves it without faults."""
-    emulator = TigerpawEmulator(NAMES, seed=13).start()
-    yield emulator
-    emulator.stop()
+tigerpaw = emulator_fixture(seed=13)
 
 
 @pytest.fixture(autouse=True)

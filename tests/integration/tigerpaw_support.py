@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
 import requests
 
 from agent.errors import AgentError, RemoteError
@@ -13,6 +14,39 @@ from agent.sandbox.tigerpaw import TigerpawEmulator
 from agent.tigerpaw.client import TigerpawClient
 
 NAMES = tigerpaw_account_names(5)
+
+
+def emulator_fixture(seed: int) -> Any:
+    """A module-scoped ``tigerpaw`` fixture: one emulator holding ``seed``'s data.
+
+    Assign it to ``tigerpaw`` in the test module (each module has a seed of its own).
+    """
+
+    @pytest.fixture(scope="module")
+    def tigerpaw() -> Iterator[TigerpawEmulator]:
+        """One emulator for the module."""
+        emulator = TigerpawEmulator(NAMES, seed=seed).start()
+        yield emulator
+        emulator.stop()
+
+    return tigerpaw
+
+
+def client_fixture() -> Any:
+    """A ``client`` fixture: a client on the module's ``tigerpaw``, without faults.
+
+    Assign it to ``client`` in the test module.
+    """
+
+    @pytest.fixture
+    def client(tigerpaw: TigerpawEmulator) -> Iterator[TigerpawClient]:
+        """A client with the main credentials."""
+        reset_faults(tigerpaw)
+        made = make_client(tigerpaw)
+        yield made
+        made.close()
+
+    return client
 
 
 def make_client(

@@ -16,16 +16,8 @@ from agent.store import (
     IntegrationSettings,
     NewTenant,
     OrderRule,
-    Store,
     SyncChoices,
 )
-
-
-@pytest.fixture
-def store(tmp_path):
-    """A fresh store in a temporary folder."""
-    with Store.open_in(tmp_path) as opened:
-        yield opened
 
 
 @pytest.fixture

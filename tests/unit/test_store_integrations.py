@@ -16,7 +16,6 @@ from agent.store import (
     IntegrationSettings,
     NewHistory,
     NewTenant,
-    Store,
     console_identity,
 )
 
@@ -35,13 +34,6 @@ KSC_SETTINGS = IntegrationSettings(
 KBH_SETTINGS = IntegrationSettings(
     source="kbh", name="Cloud clients", kbh_email="msp@example.test"
 )
-
-
-@pytest.fixture
-def store(tmp_path):
-    """A fresh store in a temporary folder."""
-    with Store.open_in(tmp_path) as opened:
-        yield opened
 
 
 def test_create_gives_a_uuid_and_keeps_every_field(store):

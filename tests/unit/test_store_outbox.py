@@ -16,7 +16,6 @@ from agent.store import (
     IntegrationSettings,
     NewHistory,
     NewTenant,
-    Store,
 )
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -25,13 +24,6 @@ T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 def at(seconds: float) -> dt.datetime:
     """A time some seconds after T0."""
     return T0 + dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def store(tmp_path):
-    """A fresh store in a temporary folder."""
-    with Store.open_in(tmp_path) as opened:
-        yield opened
 
 
 @pytest.fixture

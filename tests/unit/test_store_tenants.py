@@ -9,7 +9,7 @@ import pytest
 
 from agent.errors import SetupError
 from agent.secrets import register_secret
-from agent.store import IntegrationSettings, NewTenant, Store
+from agent.store import IntegrationSettings, NewTenant
 
 KSC_A = IntegrationSettings(
     source="ksc", name="Office A", ksc_address="https://ksc-a.example.test:13299"
@@ -19,13 +19,6 @@ KSC_B = IntegrationSettings(
 )
 KBH_1 = IntegrationSettings(source="kbh", name="Cloud 1", kbh_email="one@example.test")
 KBH_2 = IntegrationSettings(source="kbh", name="Cloud 2", kbh_email="two@example.test")
-
-
-@pytest.fixture
-def store(tmp_path):
-    """A fresh store in a temporary folder."""
-    with Store.open_in(tmp_path) as opened:
-        yield opened
 
 
 def test_add_tenants_lists_them_by_name_and_renames_known_ones(store):
