@@ -68,37 +68,44 @@ class Agent:
 
     def start(self) -> None:
         """Start the parts in order: config, store and secrets, sandbox, sync, page."""
+        settings = self._start_config()
+        self.store = Store.open_in(self.options.data_dir)
+        self.secrets = SecretStore(self.options.data_dir)
+        if self.options.sandbox:
+            self._start_sandbox()
+        self._start_sync(self.store, self.secrets)
+        self._start_page(settings)
+
+    def _start_config(self) -> Settings:
         settings = self.config.load()
         set_level(settings.log_level)
         self.config.subscribe(self._settings_changed)
         self.config.subscribe_errors(self._config_error_changed)
         self.config.start()
+        return settings
 
-        self.store = Store.open_in(self.options.data_dir)
-        self.secrets = SecretStore(self.options.data_dir)
+    def _start_sandbox(self) -> None:
+        self.sandbox = Sandbox(
+            self.options.data_dir,
+            tenants=self.options.sandbox_tenants,
+            seed=self.options.sandbox_seed,
+        )
+        self.sandbox_description = self.sandbox.start()
+        kbh.register_servers(
+            {
+                environment: (server["url"], server["cert"])
+                for environment, server in self.sandbox_description["kbh"].items()
+            }
+        )
 
-        if self.options.sandbox:
-            self.sandbox = Sandbox(
-                self.options.data_dir,
-                tenants=self.options.sandbox_tenants,
-                seed=self.options.sandbox_seed,
-            )
-            self.sandbox_description = self.sandbox.start()
-            kbh.register_servers(
-                {
-                    environment: (server["url"], server["cert"])
-                    for environment, server in self.sandbox_description["kbh"].items()
-                }
-            )
-
+    def _start_sync(self, store: Store, secrets: SecretStore) -> None:
         # The tray (or, headless, its status watcher) turns the scheduler's view of
         # failing tenants into notices, so the scheduler itself notifies no one.
-        self.scheduler = Scheduler(
-            self.store, self.secrets, lambda: self.config.settings
-        )
+        self.scheduler = Scheduler(store, secrets, lambda: self.config.settings)
         self.config.subscribe(self.scheduler.settings_changed)
         self.scheduler.start()
 
+    def _start_page(self, settings: Settings) -> None:
         fixed = self.options.port is not None
         port = self.options.port if self.options.port is not None else settings.web_port
         self.web = WebServer(self, pick_port(port, fixed=fixed))
