@@ -20,7 +20,7 @@ from agent.setup_choices import ChoiceSteps
 from agent.setup_clients import TIGERPAW_HOSTED_URL, source_client, tigerpaw_client
 from agent.setup_drafts import Draft, SourceInput, TigerpawInput
 from agent.setup_tenants import TenantSteps
-from agent.store import KBH, KSC, Integration, IntegrationSettings
+from agent.store import KBH, KSC, Administrator, Integration, IntegrationSettings
 from agent.tigerpaw.client import site_url
 from agent.tigerpaw.models import ConnectionCheck
 
@@ -212,6 +212,11 @@ class SetupService(TenantSteps, ChoiceSteps, SetupBase):
             # Without its secrets the integration could never sync: undo it whole.
             self.store.delete_integration(created.id)
             raise
+        if created.source == KBH and not self.store.list_administrators(created.id):
+            # The Business Hub user who signed in is the first administrator.
+            self.store.add_administrators(
+                created.id, [Administrator(created.kbh_email)]
+            )
         self.drafts.drop(draft.id)
         self.changed()
         return Created(created, check)

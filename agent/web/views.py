@@ -15,13 +15,20 @@ from werkzeug.exceptions import HTTPException
 
 from agent.errors import AgentError, RemoteError, SetupError
 from agent.logs import LEVELS
-from agent.web import views_choices, views_manage, views_setup, views_sync
+from agent.web import (
+    views_admins,
+    views_choices,
+    views_manage,
+    views_setup,
+    views_sync,
+)
 from agent.web.dashboard import dashboard_rows, sync_controls
 from agent.web.pages import blueprint, current_agent, error_report, setup_service
 
 __all__ = [
     "blueprint",
     "current_agent",
+    "views_admins",
     "views_choices",
     "views_manage",
     "views_setup",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
 from agent.setup_choices import problem_rows
-from agent.store import SEVERITY_LABELS, SyncChoices
+from agent.store import SEVERITY_LABELS, OrderRule, SyncChoices
 from agent.sync.licenses import CATEGORIES, CATEGORY_LABELS
 from agent.web import forms
 from agent.web.pages import blueprint, setup_service
@@ -77,3 +77,43 @@ def choices_page(integration_id: str) -> Any:
         values=values,
         errors=errors,
     ), (400 if errors else 200)
+
+
+def default_rows(choices: SyncChoices) -> SyncChoices:
+    """The choices with every event and device status row back to its default (off,
+    lifetime 1, default priority, type and board); rep, statuses and items stay."""
+    return replace(
+        choices,
+        events={severity: OrderRule() for severity in SEVERITY_LABELS},
+        device_statuses={word: OrderRule() for word in choices.device_statuses},
+    )
+
+
+@blueprint.route(
+    "/integrations/<integration_id>/settings/reset", methods=["GET", "POST"]
+)
+def reset_rows(integration_id: str) -> Any:
+    """Put the event and device status rows back to their defaults, after asking."""
+    service = setup_service()
+    integration = service.integration(integration_id)
+    back = url_for("pages.choices_page", integration_id=integration_id)
+    if request.method == "GET":
+        return render_template(
+            "confirm.html",
+            title=f"Reset the service order rows of {integration.name}?",
+            lines=[
+                "Every event and device status row is switched off, with a lifetime "
+                "of 1 day and the default priority, type and board.",
+                "The service order rep, the statuses and the price book items stay "
+                "as they are. Service orders already open in Tigerpaw are not touched.",
+            ],
+            action=url_for("pages.reset_rows", integration_id=integration_id),
+            button="Reset to defaults",
+            cancel=back,
+        )
+
+    saved = service.store.get_sync_choices(integration_id)
+    service.save_choices(integration_id, default_rows(saved))
+    logger.info("The service order rows of %s were reset", integration.id)
+    flash(f"The service order rows of {integration.name} are back to their defaults.")
+    return redirect(back)

@@ -91,10 +91,41 @@ async function loadAgreements(input) {
   else if (running.length === 1) select.value = running[0].value;
 }
 
+function applyToPickedRows(button) {
+  // The settings page's "Edit selected": copy the panel's chosen values into every
+  // ticked row; "__keep__" leaves a field as it is. Nothing is saved until Save.
+  const table = document.getElementById(button.dataset.bulkApply);
+  const panel = button.closest("[data-bulk-panel]");
+  const status = panel.querySelector("[data-bulk-status]");
+  const picked = [...table.querySelectorAll("input.row-pick:checked")];
+  if (picked.length === 0) {
+    status.textContent = "Tick the rows to edit first.";
+    return;
+  }
+  // A select says "(leave as is)" with __keep__; the lifetime box by being blank.
+  const changes = [...panel.querySelectorAll("[data-field]")].filter((field) =>
+    field.tagName === "SELECT" ? field.value !== "__keep__" : field.value.trim() !== "");
+  picked.forEach((box) => {
+    changes.forEach((field) => {
+      const target = document.getElementById(`${box.dataset.row}-${field.dataset.field}`);
+      if (!target) return;
+      if (target.type === "checkbox") target.checked = field.value === "on";
+      else target.value = field.value.trim();
+    });
+  });
+  const rows = picked.length === 1 ? "1 row" : `${picked.length} rows`;
+  status.textContent = `Changed ${rows}: press Save to keep the change.`;
+}
+
 document.addEventListener("change", (event) => {
   const target = event.target;
   if (target.matches("input[type=radio], input[type=checkbox]")) updateShown();
   if (target.matches("[data-select-all]")) selectAll(target);
+  if (target.matches("[data-pick-all]")) {
+    document.querySelectorAll(`${target.dataset.pickAll} input.row-pick`).forEach((box) => {
+      box.checked = target.checked;
+    });
+  }
   if (target.matches("input[data-agreement]")) loadAgreements(target);
 });
 
@@ -113,6 +144,7 @@ document.addEventListener("focusin", (event) => {
 document.addEventListener("click", (event) => {
   const target = event.target;
   if (target.matches("button[data-copy]")) copyText(target);
+  if (target.matches("button[data-bulk-apply]")) applyToPickedRows(target);
   if (target.matches("button[data-fill]")) {
     const input = document.querySelector(target.dataset.fill);
     if (input) {
