@@ -312,26 +312,31 @@ class TenantSteps(SetupBase):
         tenants: dict[int, Tenant],
         planned: dict[int, tuple[Candidate | None, Agreement | None, MappingChoice]],
     ) -> None:
-        """Unlink changed rows first, so two tenants can swap accounts, then map."""
-        for tenant_id, (account, _agreement, _choice) in planned.items():
-            current = tenants[tenant_id].mapping
-            if current and (
-                account is None or current.account_number != account.number
-            ):
-                self.store.unmap(tenant_id)
+        """Unlink changed rows first, so two tenants can swap accounts, then map.
 
-        for tenant_id, (account, agreement, choice) in planned.items():
-            if account is None:
-                continue
-            self.store.map_account(
-                tenant_id,
-                account.number,
-                account.name,
-                agreement.number if agreement else None,
-                agreement_title(agreement) if agreement else "",
-                billing=choice.billing,
-                service_orders=choice.service_orders,
-            )
+        One transaction: a save that fails half-way (the file locked or the disk
+        full) must not leave a tenant unlinked from the account it had.
+        """
+        with self.store.transaction():
+            for tenant_id, (account, _agreement, _choice) in planned.items():
+                current = tenants[tenant_id].mapping
+                if current and (
+                    account is None or current.account_number != account.number
+                ):
+                    self.store.unmap(tenant_id)
+
+            for tenant_id, (account, agreement, choice) in planned.items():
+                if account is None:
+                    continue
+                self.store.map_account(
+                    tenant_id,
+                    account.number,
+                    account.name,
+                    agreement.number if agreement else None,
+                    agreement_title(agreement) if agreement else "",
+                    billing=choice.billing,
+                    service_orders=choice.service_orders,
+                )
 
 
 def agreement_title(agreement: Agreement, now: dt.datetime | None = None) -> str:

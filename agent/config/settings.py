@@ -16,6 +16,8 @@ LOG_LEVELS = ("Error", "Warning", "Info", "Debug")
 # take underscores and other scripts' digits, which .NET refuses.
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _TIME_OF_DAY = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+#: A bad value longer than this is quoted only in part.
+QUOTED_VALUE = 40
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,13 @@ class KeySpec:
 
     def error_text(self, raw: str) -> str:
         """What is wrong with ``raw``, naming the key and the values it takes."""
-        return f"{self.name} must be {self.expected}, not {raw!r}"
+        # A pasted paragraph would bury the message in the tray and the page.
+        shown = (
+            repr(raw)
+            if len(raw) <= QUOTED_VALUE
+            else (f"{raw[:QUOTED_VALUE]!r}... ({len(raw)} characters)")
+        )
+        return f"{self.name} must be {self.expected}, not {shown}"
 
 
 def _choice(words: tuple[str, ...]) -> Callable[[str], str]:

@@ -11,9 +11,11 @@ from agent.config.xml_context import (
     context_at,
     describe_tag,
     tag_name,
+    value_words,
 )
 
 _MISMATCH = re.compile(r"mismatch: (\S+) line (\d+) and (\S+)")
+_CHAR_REF = re.compile(r"&#(?:x([0-9a-fA-F]+)|([0-9]+));")
 _PREFIX = re.compile(r"Namespace prefix (\S+) on (\S+) is not defined")
 _DECLARED = re.compile(r"""<section(?:Group)?\s[^>]*?\bname\s*=\s*["']([^"']+)""")
 #: Names whose spelling the agent knows, to tell which of two tags is misspelt.
@@ -198,17 +200,39 @@ def no_element(failure: Failure) -> Described | None:
 
 
 def forbidden_character(failure: Failure) -> Described | None:
-    """A control character XML does not allow, often pasted in unseen."""
+    """A control character XML does not allow (pasted in unseen, or as ``&#1;``)."""
     text, line = failure.text, failure.line
-    for char in text[failure.line_start : failure.line_end]:
-        if (ord(char) < 32 and char not in "\t\r\n") or char in "\ufffe\uffff":
-            return (
-                line,
-                f"line {line}: the line holds an invisible character "
-                f"(U+{ord(char):04X}) that XML does not allow: delete it",
-                None,
-            )
-    return None
+    found = None
+    for index in range(failure.line_start, failure.line_end):
+        if _not_allowed(ord(text[index])):
+            found = index, ord(text[index]), "an invisible character"
+            break
+    else:
+        for ref in _CHAR_REF.finditer(text, failure.line_start, failure.line_end):
+            code = int(ref.group(1), 16) if ref.group(1) else int(ref.group(2))
+            if _not_allowed(code):
+                found = ref.start(), code, f"{ref.group(0)}, an invisible character"
+                break
+    if found is None:
+        return None
+
+    index, code, what = found
+    # Name the key whose value holds it, as every other value error does.
+    context = context_at(text, index)
+    where, key = "the line", None
+    if context.tag is not None and context.quote is not None:
+        where, key = value_words(text, context.tag, context.quote)
+    return (
+        line,
+        f"line {line}: {where} holds {what} (U+{code:04X}) that XML does not "
+        "allow: delete it",
+        key,
+    )
+
+
+def _not_allowed(code: int) -> bool:
+    """Whether XML 1.0 forbids the character with this code point."""
+    return (code < 32 and chr(code) not in "\t\r\n") or code in (0xFFFE, 0xFFFF)
 
 
 def unknown_prefix(failure: Failure) -> Described | None:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.errors import AgentError, ConnectError, ServerError
+from agent.errors import AgentError, ConnectError, ServerError, StoreError
 from agent.store import Integration, Store, Tenant
 from agent.store.db import utcnow
 from agent.sync import writes
@@ -162,9 +162,15 @@ class IntegrationCycle:
         result.tenants = self._tenants(context, options)
 
         if not options.dry_run:
-            drained = worker.drain(settle=options.settle)
-            self._count(result, drained)
-            self._record(result, drained)
+            try:
+                drained = worker.drain(settle=options.settle)
+                self._count(result, drained)
+                self._record(result, drained)
+            except StoreError as err:
+                # The file is locked or full: what was sent but not recorded is
+                # found by its key next cycle; this run stops and says why.
+                result.error = str(err)
+                logger.warning("Sync of %s stopped: %s", integration.name, err)
         result.pending = self.store.pending_count(integration.id)
         result.stopped = self.stop.is_set()
         result.finished_at = self.clock()
@@ -227,9 +233,13 @@ class IntegrationCycle:
         result.error = str(error)
         result.finished_at = self.clock()
         if not result.options.dry_run:
-            for tenant in self.store.list_tenants(self.integration.id):
-                if tenant.mapping is not None:
-                    self.store.note_tenant_result(tenant.id, error=result.error)
+            try:
+                for tenant in self.store.list_tenants(self.integration.id):
+                    if tenant.mapping is not None:
+                        self.store.note_tenant_result(tenant.id, error=result.error)
+            except StoreError as err:
+                # The run's own error still says why; the notes wait for a write.
+                logger.warning("Could not note the failed sync: %s", err)
         result.pending = self.store.pending_count(self.integration.id)
         # An outage is logged once by Reachability; other causes need a person.
         outage = isinstance(error, ConnectError | ServerError)

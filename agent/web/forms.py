@@ -68,7 +68,9 @@ _HOST_NAME = re.compile(
     r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+#: Control characters (C0, DEL, C1): never part of a name, address or user name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -104,6 +106,19 @@ def _ticked(form: Mapping[str, str], name: str) -> bool:
     return str(form.get(name, "")).lower() in {"on", "1", "true", "yes"}
 
 
+def refuse_control_characters(
+    fields: Mapping[str, str], errors: dict[str, str]
+) -> None:
+    """An error beside each field holding a control character (pasted unseen)."""
+    for name, value in fields.items():
+        found = _CONTROL.search(value)
+        if found and name not in errors:
+            errors[name] = (
+                f"Remove the invisible character (U+{ord(found.group()):04X}) "
+                "from this field"
+            )
+
+
 def address_problem(address: str, what: str) -> str | None:
     """Why an address (IP or domain name, optional port) is unusable, or None."""
     text = address.strip()
@@ -130,6 +145,15 @@ def address_problem(address: str, what: str) -> str | None:
     if _HOST_NAME.fullmatch(host):
         return None
     return f"{host!r} is neither an IP address nor a domain name: check {what}"
+
+
+def _host_is_valid(host: str) -> bool:
+    """Whether a URL's host is an IP address or a well-formed domain name."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOST_NAME.fullmatch(host))
 
 
 def certificate_problem(data: bytes) -> str | None:
@@ -197,6 +221,16 @@ def read_connect(
         if not given.kbh_password and "kbh_password" not in kept_secrets:
             errors["kbh_password"] = "Enter the password of that Business Hub user"
 
+    refuse_control_characters(
+        {
+            "ksc_address": given.ksc_address,
+            "ksc_user": given.ksc_user,
+            "proxy_address": given.proxy_address,
+            "proxy_user": given.proxy_user,
+            "kbh_email": given.kbh_email,
+        },
+        errors,
+    )
     result.parsed = given
     return result
 
@@ -290,6 +324,12 @@ def read_tigerpaw(
                 "Enter the Tigerpaw API address with https://, such as "
                 "https://tigerpaw.example.com"
             )
+        elif not _host_is_valid(parts.hostname):
+            # Refused here, so a typing slip is never looked up or dialled.
+            errors["api_url"] = (
+                f"{parts.hostname!r} is neither an IP address nor a domain name: "
+                "check the Tigerpaw API address"
+            )
     if not given.soap_user:
         errors["soap_user"] = "Enter the SOAP user name (the user of tsiWS Users.exe)"
     if not given.soap_password and "tigerpaw_soap_password" not in kept_secrets:
@@ -298,6 +338,15 @@ def read_tigerpaw(
         errors["public_key"] = "Enter the REST public key of the integration's rep"
     if not given.private_key and "tigerpaw_private_key" not in kept_secrets:
         errors["private_key"] = "Enter the REST private key of the integration's rep"
+    refuse_control_characters(
+        {
+            "name": given.name,
+            "api_url": given.api_url,
+            "soap_user": given.soap_user,
+            "public_key": given.public_key,
+        },
+        errors,
+    )
 
     result.parsed = given
     return result

@@ -22,6 +22,7 @@ from agent.web.pages import (
 )
 from agent.web.views_setup import (
     _connect_and_continue,
+    connect_values,
     render_connect,
     render_integration,
     uploaded_certificate,
@@ -51,17 +52,7 @@ def edit_connection(integration_id: str) -> Any:
     service = setup_service()
     integration = service.integration(integration_id)
     if request.method == "GET":
-        values = {
-            "source": integration.source,
-            "ksc_address": integration.ksc_address,
-            "ksc_user": integration.ksc_user,
-            "use_certificate": "on" if integration.ksc_certificate_path else "",
-            "use_proxy": "on" if integration.proxy_address else "",
-            "proxy_address": integration.proxy_address,
-            "proxy_user": integration.proxy_user,
-            "kbh_email": integration.kbh_email,
-        }
-        return render_connect(values, {}, editing=integration)
+        return render_connect(connect_values(integration), {}, editing=integration)
 
     certificate = uploaded_certificate()
     result = forms.read_connect(

@@ -9,7 +9,13 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from agent.errors import CertificateNotTrusted, RemoteError, SetupError
 from agent.setup_tenants import agreement_title
-from agent.store import DEFAULT_INTEGRATION_NAME, KBH, KSC, PLATFORM
+from agent.store import (
+    DEFAULT_INTEGRATION_NAME,
+    KBH,
+    KSC,
+    PLATFORM,
+    IntegrationSettings,
+)
 from agent.web import forms
 from agent.web.pages import (
     blueprint,
@@ -76,7 +82,7 @@ def connect() -> Any:
         if request.args.get("new"):
             remember_draft(None)
         draft = service.drafts.get(draft_id())
-        values = _draft_values(draft) if draft and not draft.editing else {}
+        values = connect_values(draft.settings) if draft and not draft.editing else {}
         values.setdefault("source", KSC)
         return render_connect(values, {})
 
@@ -150,7 +156,7 @@ def certificate() -> Any:
         source = draft.settings.source
         field = connect_error_field(err, source)
         return render_connect(
-            _draft_values(draft),
+            connect_values(draft.settings),
             {field: str(err)} if field else {},
             problem=error_report(err),
             editing=editing,
@@ -164,9 +170,9 @@ def certificate() -> Any:
     return redirect(url_for("pages.create_integration"))
 
 
-def _draft_values(draft: Any) -> dict[str, Any]:
-    """A draft's settings as the first page's fields (no secrets)."""
-    settings = draft.settings
+def connect_values(settings: IntegrationSettings) -> dict[str, Any]:
+    """Connection settings (a draft's or a saved integration's) as the first page's
+    fields, without secrets."""
     return {
         "source": settings.source,
         "ksc_address": settings.ksc_address,

@@ -233,9 +233,9 @@ CASES = {
     "invisible control character": (
         (LOG_LEVEL, '<add key="LogLevel" value="In\x08fo" />'),
         "In\x08fo",
-        None,
-        "the line holds an invisible character (U+0008) that XML does not allow: "
-        "delete it",
+        "LogLevel",
+        "the value of LogLevel holds an invisible character (U+0008) that XML does "
+        "not allow: delete it",
     ),
     "undeclared prefix": (
         (LOG_LEVEL, '<my:add key="LogLevel" value="Info" />'),
