@@ -30,6 +30,14 @@ logger = logging.getLogger(__name__)
 AGENT_FILE = "agent.json"
 PORT_SEARCH_SPAN = 20
 
+#: How long the page's banner shows a notice: problems a day, news ten minutes.
+NOTICE_PROBLEMS = {
+    "setup_needed": dt.timedelta(days=1),
+    "config_error": dt.timedelta(days=1),
+    "tenant_failing": dt.timedelta(days=1),
+}
+NOTICE_NEWS_LASTS = dt.timedelta(minutes=10)
+
 
 @dataclass(frozen=True)
 class AgentOptions:
@@ -153,18 +161,23 @@ class Agent:
     def current_notices(self, limit: int = 3) -> list[dict[str, str]]:
         """The newest notices that still apply, newest first, for the page's banner.
 
-        A "setup needed" notice ends with the first integration, a config error when
-        the file is good again; the others stay for a day.
+        A "setup needed" notice ends with the first integration and a config error
+        when the file is good again; news (new orders, a fix) shows for ten minutes,
+        problems for a day; the same notice twice shows once.
         """
         set_up = bool(self.store and self.store.list_integrations())
-        day_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
-        kept = []
+        now = dt.datetime.now(dt.UTC)
+        kept: list[dict[str, str]] = []
         for notice in reversed(self.notices):
-            if notice["kind"] == "setup_needed" and set_up:
+            kind = notice["kind"]
+            lasts = NOTICE_PROBLEMS.get(kind, NOTICE_NEWS_LASTS)
+            if kind == "setup_needed" and set_up:
                 continue
-            if notice["kind"] == "config_error" and self.config.error is None:
+            if kind == "config_error" and self.config.error is None:
                 continue
-            if notice["at"] < day_ago:
+            if dt.datetime.fromisoformat(notice["at"]) < now - lasts:
+                continue
+            if any(k["title"] == notice["title"] for k in kept):
                 continue
             kept.append(notice)
         return kept[:limit]
@@ -338,6 +351,10 @@ def pick_port(preferred: int, *, fixed: bool = False) -> int:
 def port_is_free(port: int) -> bool:
     """Whether 127.0.0.1:port can be listened on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server itself will: a port left in TIME_WAIT by our own last run is
+        # free to listen on again.
+        if os.name != "nt":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

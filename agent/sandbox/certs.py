@@ -91,3 +91,21 @@ def make_certificate(
 
     der = certificate.public_bytes(serialization.Encoding.DER)
     return TlsIdentity(cert_path, key_path, hashlib.sha256(der).hexdigest())
+
+
+def load_or_make_certificate(folder: Path, stem: str) -> TlsIdentity:
+    """The certificate kept in ``folder`` from an earlier start, or a new one.
+
+    Keeping it lets integrations set up against the sandbox (which may pin the
+    certificate) work again after a restart.
+    """
+    cert_path, key_path = folder / f"{stem}.cer", folder / f"{stem}.key"
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key_path.stat()
+    except (OSError, ValueError):
+        return make_certificate(folder, stem)
+    if certificate.not_valid_after_utc <= dt.datetime.now(dt.UTC):
+        return make_certificate(folder, stem)
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return TlsIdentity(cert_path, key_path, hashlib.sha256(der).hexdigest())

@@ -7,13 +7,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
 from agent.errors import AgentError
 from agent.sandbox import seed
-from agent.sandbox.certs import make_certificate
+from agent.sandbox.certs import load_or_make_certificate
 from agent.sandbox.kbh import KbhEmulator
 from agent.sandbox.ksc import KscEmulator
 from agent.sandbox.proxy import ProxyEmulator
@@ -22,7 +22,10 @@ from agent.sandbox.tigerpaw import TigerpawEmulator
 
 logger = logging.getLogger(__name__)
 
+E = TypeVar("E", bound=Emulator)
+
 SANDBOX_FILE = "sandbox.json"
+PORTS_FILE = "ports.json"
 KBH_ENVIRONMENTS = ("production", "beta", "test")
 
 
@@ -58,20 +61,26 @@ class Sandbox:
         """Seed and start every emulator; return what ``sandbox.json`` holds."""
         refuse_second_sandbox(self.data_dir)
         folder = self.data_dir / "sandbox"
-        klserver = make_certificate(folder, "klserver")
-        kbh_identity = make_certificate(folder, "kbh")
+        klserver = load_or_make_certificate(folder, "klserver")
+        kbh_identity = load_or_make_certificate(folder, "kbh")
+        ports = PortBook(folder / PORTS_FILE)
 
         ksc_fleet = seed.make_fleet("ksc", self.tenants, self.seed, self.devices)
-        self.ksc = ksc = KscEmulator(ksc_fleet, tls=klserver, seed=self.seed).start()
-        self.proxy = proxy = ProxyEmulator(seed=self.seed).start()
+        self.ksc = ksc = ports.start(
+            KscEmulator(ksc_fleet, tls=klserver, seed=self.seed)
+        )
+        self.proxy = proxy = ports.start(ProxyEmulator(seed=self.seed))
         for environment in KBH_ENVIRONMENTS:
             fleet = seed.make_fleet(environment, self.tenants, self.seed, self.devices)
-            self.kbh[environment] = KbhEmulator(
-                fleet, environment=environment, tls=kbh_identity, seed=self.seed
-            ).start()
-        self.tigerpaw = tigerpaw = TigerpawEmulator(
-            seed.tigerpaw_account_names(self.tenants), seed=self.seed
-        ).start()
+            self.kbh[environment] = ports.start(
+                KbhEmulator(
+                    fleet, environment=environment, tls=kbh_identity, seed=self.seed
+                )
+            )
+        self.tigerpaw = tigerpaw = ports.start(
+            TigerpawEmulator(seed.tigerpaw_account_names(self.tenants), seed=self.seed)
+        )
+        ports.save()
 
         self.description = {
             "pid": os.getpid(),
@@ -100,6 +109,42 @@ class Sandbox:
             emulator.stop()
         if self.description and sandbox_owner(self.data_dir) == os.getpid():
             (self.data_dir / SANDBOX_FILE).unlink(missing_ok=True)
+
+
+class PortBook:
+    """The ports the emulators had last time, so a restarted sandbox keeps its
+    addresses and integrations set up against it keep working."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.ports = {
+                str(name): int(port)
+                for name, port in json.loads(path.read_text("utf-8")).items()
+            }
+        except (OSError, ValueError, AttributeError):
+            self.ports = {}
+
+    def start(self, emulator: E) -> E:
+        """Start on the emulator's port of last time, or any free one if taken."""
+        emulator.requested_port = self.ports.get(emulator.name, 0)
+        try:
+            emulator.start()
+        except OSError:
+            logger.info(
+                "Port %s of the %s emulator is taken; it moves to a free port "
+                "(integrations set up against the old address need editing)",
+                emulator.requested_port,
+                emulator.name,
+            )
+            emulator.requested_port = 0
+            emulator.start()
+        self.ports[emulator.name] = emulator.port
+        return emulator
+
+    def save(self) -> None:
+        """Keep the ports for the next start."""
+        write_json_atomically(self.path, self.ports)
 
 
 def sandbox_owner(data_dir: Path) -> int | None:

@@ -37,7 +37,10 @@ def sync_now() -> Any:
 def sync_pause() -> Any:
     """Pause the scheduled runs (a cycle under way finishes its current step)."""
     scheduler().pause()
-    flash("The sync is paused: nothing is written to Tigerpaw until you resume it.")
+    flash(
+        "Scheduled syncs are paused until you resume them; Sync now and test "
+        "service orders still write to Tigerpaw when you press them."
+    )
     return redirect(url_for("pages.home"))
 
 
