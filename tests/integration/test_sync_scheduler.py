@@ -245,3 +245,27 @@ def test_stop_during_a_cycle_is_clean_and_loses_nothing(
     charges = world.charges()
     assert kaspersky_charges({a: charges[a] for a in expected}) == expected
     assert world.store.pending_count() == 0
+
+
+def test_sync_now_sends_writes_that_were_waiting_for_a_later_retry(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """A charge refused until a person fixes Tigerpaw goes out at the next Sync now."""
+    account = next(iter(world.expected_charges()))
+    world.tigerpaw_events({"remove_cross_reference": [account]})
+    scheduler.start()
+    run_now(scheduler)
+    assert kaspersky_charges({account: world.charges()[account]}) == {account: {}}
+    assert world.store.list_outbox(state="failed", integration_id=world.integration_id)
+
+    world.tigerpaw_events({"cross_reference": [account]})
+    run_now(scheduler)
+
+    expected = world.expected_charges()
+    assert kaspersky_charges({account: world.charges()[account]}) == {
+        account: expected[account]
+    }
+    assert not world.store.list_outbox(
+        state="failed", integration_id=world.integration_id
+    )
+    assert scheduler.stop(timeout=10)
