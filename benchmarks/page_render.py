@@ -1,6 +1,6 @@
 """How long each page of the setup takes to render with 1,000 tenants.
 
-Run: .venv/bin/python benchmarks/page_render.py [--tenants 1000] [--runs 15]
+Run: .venv/bin/python benchmarks/page_render.py [--quick] [--tenants 1000] [--runs 40]
 
 Builds an agent (store, secrets, config) around real emulators on 127.0.0.1: a
 Business Hub server with twice the tenants (one integration holds half of them,
@@ -8,8 +8,9 @@ so another integration's Add page lists the other half) and Tigerpaw with more
 accounts than tenants. Half the tenants are mapped, half wait, so the mapping
 page computes a best guess for each. Every page is asked through Flask with the
 launch token, first cold (reading the emulators, then cached), then warm; the
-target is a warm render under 100 ms. The billing preview is left out: it counts
-every device live by design.
+target (issue 8) is the dashboard's warm p95 under 100 ms; every other page is
+shown beside the same mark. The billing preview is left out: it counts every device
+live by design. ``--quick``: 100 tenants, 10 warm runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support import Figure, no_os_keyring, percentile, report  # noqa: E402
 
 from agent.app import Agent, AgentOptions  # noqa: E402
 from agent.logs import RecentRecords  # noqa: E402
@@ -93,7 +97,7 @@ def build(folder: Path, tenants: int) -> tuple[Agent, list, list[str]]:
 
 
 def measure(agent: Agent, paths: dict[str, str], runs: int) -> list[tuple]:
-    """(page, cold ms, warm median ms, warm max ms) per page."""
+    """(page, cold ms, warm median ms, warm p95 ms, warm max ms) per page."""
     app = create_app(agent, PORT)
     client = app.test_client()
     headers = {"Host": f"127.0.0.1:{PORT}"}
@@ -111,17 +115,23 @@ def measure(agent: Agent, paths: dict[str, str], runs: int) -> list[tuple]:
             started = time.perf_counter()
             client.get(path, headers=headers)
             warm.append((time.perf_counter() - started) * 1000)
-        results.append((name, cold, statistics.median(warm), max(warm)))
+        results.append(
+            (name, cold, statistics.median(warm), percentile(warm, 0.95), max(warm))
+        )
     return results
 
 
 def main() -> int:
     """Build, measure, print; non-zero when a page misses the target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tenants", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--tenants", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args()
+    args.tenants = args.tenants or (100 if args.quick else 1000)
+    args.runs = args.runs or (10 if args.quick else 40)
     logging.basicConfig(level=logging.WARNING)
+    no_os_keyring()
 
     with tempfile.TemporaryDirectory() as temp:
         agent, emulators, ids = build(Path(temp), args.tenants)
@@ -148,14 +158,28 @@ def main() -> int:
             agent.store.close()
 
     print(f"Page render times with {args.tenants} tenants (target {TARGET_MS:.0f} ms)")
-    print(f"{'page':<16} {'cold ms':>9} {'warm median':>12} {'warm max':>9}")
-    failed = False
-    for name, cold, median, worst in results:
-        mark = "ok" if median < TARGET_MS else "SLOW"
-        failed |= median >= TARGET_MS
-        print(f"{name:<16} {cold:9.1f} {median:12.1f} {worst:9.1f}  {mark}")
+    print(
+        f"{'page':<16} {'cold ms':>9} {'warm median':>12} {'warm p95':>9} "
+        f"{'warm max':>9}"
+    )
+    for name, cold, median, p95, worst in results:
+        mark = "ok" if p95 < TARGET_MS else "SLOW"
+        print(f"{name:<16} {cold:9.1f} {median:12.1f} {p95:9.1f} {worst:9.1f}  {mark}")
     print("cold: the first request, which reads Tigerpaw and the console and caches")
-    return 1 if failed else 0
+    dashboard = next(p95 for name, _, _, p95, _ in results if name == "dashboard")
+    slowest = max(results, key=lambda row: row[3])
+    figures = [
+        Figure(
+            "page",
+            f"dashboard warm p95 ({args.tenants} tenants)",
+            dashboard,
+            "ms",
+            f"< {TARGET_MS:.0f} ms",
+            dashboard < TARGET_MS,
+        )
+    ]
+    notes = [f"slowest page: {slowest[0]}, warm p95 {slowest[3]:.1f} ms"]
+    return report(f"page render ({args.runs} warm runs per page)", figures, notes)
 
 
 if __name__ == "__main__":

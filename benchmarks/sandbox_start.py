@@ -1,6 +1,6 @@
 """How fast the sandbox starts with many tenants, and how much memory it holds.
 
-Run: .venv/bin/python benchmarks/sandbox_start.py [--tenants 1000]
+Run: .venv/bin/python benchmarks/sandbox_start.py [--quick] [--tenants 1000]
 Targets (issue: foundation): start under 10 s, resident memory under 300 MB.
 """
 
@@ -14,6 +14,10 @@ import time
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support import Figure, report  # noqa: E402
 
 START_TARGET_S = 10.0
 MEMORY_TARGET_MB = 300.0
@@ -54,17 +58,35 @@ def measure(tenants: int) -> tuple[float, float]:
     return seconds, resident
 
 
-def main() -> None:
+def main() -> int:
     """Print the figures beside their targets."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="100 tenants")
+    parser.add_argument("--tenants", type=int, default=None)
     args = parser.parse_args()
+    tenants = args.tenants or (100 if args.quick else 1000)
 
-    seconds, resident = measure(args.tenants)
-    print(f"sandbox --tenants {args.tenants}")
-    print(f"  ready after   {seconds:6.2f} s   (target < {START_TARGET_S:.0f} s)")
-    print(f"  resident      {resident:6.1f} MB  (target < {MEMORY_TARGET_MB:.0f} MB)")
+    seconds, resident = measure(tenants)
+    figures = [
+        Figure(
+            "sandbox start",
+            "ready after",
+            seconds,
+            "s",
+            f"< {START_TARGET_S:.0f} s",
+            seconds < START_TARGET_S,
+        ),
+        Figure(
+            "sandbox start",
+            "resident memory",
+            resident,
+            "MB",
+            f"< {MEMORY_TARGET_MB:.0f} MB",
+            resident < MEMORY_TARGET_MB,
+        ),
+    ]
+    return report(f"sandbox --tenants {tenants}", figures)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
