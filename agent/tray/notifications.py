@@ -112,7 +112,8 @@ class Notifier:
             Notice(
                 NoticeKind.SETUP_NEEDED,
                 "Setup needed",
-                "Open settings from the tray icon to connect Kaspersky and Tigerpaw.",
+                "Open the setup page (Open settings in the tray icon's menu, or the "
+                "address the agent printed) to connect Kaspersky and Tigerpaw.",
             )
         ]
 

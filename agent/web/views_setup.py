@@ -301,6 +301,19 @@ def add_tenants(integration_id: str) -> Any:
     ), (400 if error else 200)
 
 
+def mapping_saved_message(service: Any, integration_id: str) -> str:
+    """What was saved, in words: how many are mapped, and what is left to do."""
+    tenants = service.store.list_tenants(integration_id)
+    mapped = sum(1 for tenant in tenants if tenant.mapping is not None)
+    if mapped == len(tenants):
+        return f"The account mapping is saved: all {mapped} are mapped."
+    return (
+        f"The account mapping is saved: {mapped} of {len(tenants)} are mapped. "
+        "The others are not synced until you pick their account (the "
+        '"Use ..." buttons offer a best guess).'
+    )
+
+
 @blueprint.route("/integrations/<integration_id>/accounts", methods=["GET", "POST"])
 def mapping(integration_id: str) -> Any:
     """Step 4: map each server or company to a Tigerpaw account and agreement."""
@@ -316,7 +329,7 @@ def mapping(integration_id: str) -> Any:
             integration_id, forms.read_mappings(request.form, ids)
         )
         if not errors:
-            flash("The account mapping is saved.")
+            flash(mapping_saved_message(service, integration_id))
             return redirect(url_for("pages.home"))
         posted = forms.shown_values(request.form)
 

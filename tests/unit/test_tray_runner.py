@@ -167,7 +167,7 @@ def test_without_tray_notices_go_to_log_and_banner(
         finally:
             watcher.stop()
     assert [b[:2] for b in actions.banners] == [("setup_needed", "Setup needed")]
-    assert "Setup needed: Open settings" in caplog.text
+    assert "Setup needed: Open the setup page" in caplog.text
 
 
 # run_tray without a tray.
@@ -404,7 +404,8 @@ def test_notices_on_the_desktop_when_it_has_them(
         assert running.icon.notified == [
             (
                 "Setup needed",
-                "Open settings from the tray icon to connect Kaspersky and Tigerpaw.",
+                "Open the setup page (Open settings in the tray icon's menu, or the "
+                "address the agent printed) to connect Kaspersky and Tigerpaw.",
             )
         ]
         assert actions.banners == []
