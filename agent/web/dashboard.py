@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agent.store import HistoryEntry, Integration, Store, Tenant
+from agent.store import FAILED, HistoryEntry, Integration, Store, Tenant
 from agent.store.records import TENANT_LABELS
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ class IntegrationRow:
     tenants: list[TenantRow] = field(default_factory=list)
     mapped: int = 0
     failing: int = 0
+    #: Writes Tigerpaw refused for now, waiting for their next try (or Sync now).
+    waiting: int = 0
+    waiting_error: str = ""
+    next_try: dt.datetime | None = None
 
 
 def dashboard_rows(
@@ -61,8 +65,20 @@ def dashboard_rows(
             row.tenants.append(TenantRow(tenant, summary, at))
         row.mapped = sum(1 for t in tenants if t.mapping)
         row.failing = sum(1 for t in tenants if t.last_error)
+        _note_waiting_writes(store, row)
         rows.append(row)
     return rows
+
+
+def _note_waiting_writes(store: Store, row: IntegrationRow) -> None:
+    """Count the integration's writes waiting for a retry, with the latest reason."""
+    waiting = store.list_outbox(
+        state=FAILED, integration_id=row.integration.id, limit=1000
+    )
+    row.waiting = len(waiting)
+    if waiting:
+        row.waiting_error = waiting[0].last_error or ""
+        row.next_try = min(item.next_attempt_at for item in waiting)
 
 
 def _writes_by_tenant(
