@@ -441,7 +441,9 @@ def test_no_notification_server_then_log_and_clean_quit(
         wait_until(lambda: "Tray icon shown (gtk" in agent.output(), 10, "the icon")
         assert "notifications: log and page" in agent.output()
         x, y = wait_for_icon(screen, TrayState.NOT_SET_UP)
-        wait_until(lambda: "Setup needed: Open settings" in agent.output(), 5, "log")
+        wait_until(
+            lambda: "Setup needed: Open the setup page" in agent.output(), 5, "log"
+        )
 
         screen.xdotool("mousemove", str(x), str(y), "click", "3")
         time.sleep(0.7)
@@ -449,7 +451,7 @@ def test_no_notification_server_then_log_and_clean_quit(
         screen.xdotool("key", "Up", "Return")
         assert agent.process is not None
         assert agent.process.wait(30) == 0, agent.output()
-        assert agent.output().count("Setup needed: Open settings") == 1
+        assert agent.output().count("Setup needed: Open the setup page") == 1
     finally:
         agent.stop()
         (artifacts_dir / "agent-output.txt").write_text(agent.output())
