@@ -349,8 +349,12 @@ def test_menu_items_enabled_by_state(pystray_base: types.ModuleType) -> None:
 
         updates = running.icon.menu_updates
         actions.current = SET_UP
-        wait_until(lambda: running.item("Sync now").enabled)
-        assert running.icon.menu_updates > updates
+        # The view changes first, then the icon's thread redraws the menu.
+        wait_until(
+            lambda: (
+                running.item("Sync now").enabled and running.icon.menu_updates > updates
+            )
+        )
         assert running.item("Pause sync").enabled
 
         running.item("Sync now")(running.icon)
