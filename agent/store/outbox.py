@@ -183,6 +183,20 @@ class OutboxRepo:
             (PENDING, stamp, stamp),
         )
 
+    def retry_waiting(
+        self, integration_id: str, *, now: dt.datetime | None = None
+    ) -> int:
+        """Make every failed write of an integration due now (a person pressed Sync
+        now); how many."""
+        stamp = to_db_time(now or utcnow())
+        with self._db.write() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET state = ?, next_attempt_at = ?, updated_at = ? "
+                "WHERE integration_id = ? AND state = ?",
+                (PENDING, stamp, stamp, integration_id, FAILED),
+            )
+        return cursor.rowcount
+
     def _fail(
         self,
         key: str,

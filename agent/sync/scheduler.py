@@ -30,7 +30,7 @@ from agent.connections import connect
 from agent.errors import AgentError
 from agent.secrets import SecretStore
 from agent.sources.kbh import ServerTable
-from agent.store import FAILED, Store
+from agent.store import Store
 from agent.store.db import utcnow
 from agent.sync.cycle import CycleOptions, CycleResult, IntegrationCycle
 from agent.sync.health import Notify, Reachability, TenantHealth
@@ -160,10 +160,7 @@ class Scheduler:
         # A person asked now: writes waiting for a later retry (after an account was
         # fixed in Tigerpaw, say) are tried in this cycle too.
         for state in chosen:
-            for item in self.store.list_outbox(
-                state=FAILED, integration_id=state.id, limit=10_000
-            ):
-                self.store.retry(item.key)
+            self.store.retry_waiting(state.id)
         logger.info("Sync now asked for %s", integration_id or "every integration")
         self.wake()
 

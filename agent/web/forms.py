@@ -64,10 +64,9 @@ TIGERPAW_ERROR_FIELDS = {
 MAX_NAME = 100
 CERTIFICATE_LIMIT = 64 * 1024
 
-_HOST_NAME = re.compile(
-    r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?",
-    re.IGNORECASE,
-)
+#: One DNS label: letters, digits and inner hyphens, at most 63 characters.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?", re.IGNORECASE)
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 #: Control characters (C0, DEL, C1): never part of a name, address or user name.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -85,7 +85,9 @@ def test_choices_round_trip_and_stay_per_integration(store, integration):
         (SyncChoices(rep=5), "rep"),  # type: ignore[arg-type]
         (SyncChoices(price_book_items={" ": "X"}), "price_book_items"),
         (
-            SyncChoices(device_statuses={"x": OrderRule(enabled="yes")}),  # type: ignore[arg-type]
+            SyncChoices(
+                device_statuses={"x": OrderRule(enabled="yes")}  # type: ignore[arg-type]
+            ),
             "device_statuses.x.enabled",
         ),
     ],

@@ -186,3 +186,22 @@ def test_history_pages_newest_first_and_filters(store, integration):
     ]
     assert len(store.list_history(tenant_id=tenant.id)) == 5
     assert store.list_history(integration_id="someone else") == []
+
+
+def test_retry_waiting_makes_only_this_integrations_failed_writes_due(
+    store, integration
+) -> None:
+    other = store.create_integration(
+        IntegrationSettings(source="kbh", name="Other", kbh_email="o@example.test")
+    )
+    for key, owner in (("a", integration.id), ("b", integration.id), ("c", other.id)):
+        store.enqueue(key, integration_id=owner, kind="charge", payload={})
+        store.mark_failed(key, "refused", at(3600))
+    store.mark_sent("b", "7")
+
+    assert store.retry_waiting(integration.id, now=at(10)) == 1
+
+    assert store.get_outbox_item("a").state == "pending"
+    assert store.get_outbox_item("b").state == "sent"
+    assert store.get_outbox_item("c").state == "failed"
+    assert [item.key for item in store.due(at(10))] == ["a"]
