@@ -1,0 +1,1 @@
+"""One test per line of FEATURES.md, each named after its line."""
