@@ -18,6 +18,7 @@ from agent.logs import LEVELS
 from agent.web import (
     views_admins,
     views_choices,
+    views_history,
     views_manage,
     views_setup,
     views_sync,
@@ -30,6 +31,7 @@ __all__ = [
     "current_agent",
     "views_admins",
     "views_choices",
+    "views_history",
     "views_manage",
     "views_setup",
     "views_sync",
