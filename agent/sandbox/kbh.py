@@ -67,6 +67,7 @@ _ROUTES = (
     (re.compile(_COMPANY + "/devices$"), {"GET": "_list_devices"}),
     (re.compile(_COMPANY + "/licenses$"), {"GET": "_list_licenses"}),
     (re.compile(_COMPANY + "/events$"), {"GET": "_list_events"}),
+    (re.compile(_COMPANY + "/office365/problems$"), {"GET": "_list_office365"}),
 )
 
 
@@ -364,9 +365,11 @@ class KbhEmulator(Emulator):
                 "time": iso_time(event.time),
                 "severity": event.severity,
                 "type": event.type,
-                "device_id": event.device_id,
-                "device_name": event.device_name,
+                # An Office 365 event is about the company, not a device.
+                "device_id": event.device_id or None,
+                "device_name": event.device_name or None,
                 "description": event.description,
+                "problem_id": event.problem_id,
             }
             for event in page
         ]
@@ -374,6 +377,21 @@ class KbhEmulator(Emulator):
         return Response.json(
             {"items": items, "cursor": self._make_cursor(company, last)}
         )
+
+    def _list_office365(self, request: Request, company_id: str) -> Response:
+        """The company's current Office 365 problems; none without the workspace."""
+        company = self._company(company_id)
+        items = [
+            {
+                "id": problem.id,
+                "kind": problem.kind,
+                "mailbox": problem.mailbox,
+                "description": problem.description,
+                "since": iso_time(problem.since),
+            }
+            for problem in company.office365_problems
+        ]
+        return Response.json({"items": items})
 
     def _make_cursor(self, company: seed.Tenant, event_id: int) -> str:
         text = f"{CURSOR_VERSION}|{self.environment}|{company.uid}|{event_id}"
@@ -417,6 +435,7 @@ class KbhEmulator(Emulator):
                     "devices": len(t.devices),
                     "licenses": len(t.licenses),
                     "events": len(t.events),
+                    "office365_problems": [p.id for p in t.office365_problems],
                 }
                 for t in self.fleet.tenants
             ],

@@ -1,9 +1,12 @@
 """Deterministic seed data: the MSP's client companies, their devices, keys and events.
 
 The same ``seed`` always gives the same companies, devices, keys and events (times are
-relative to the moment of seeding). The KSC emulator shows a :class:`Fleet` as virtual
-servers, the Business Hub emulator as companies; the Tigerpaw emulator opens an
-account for every company name of :func:`tigerpaw_account_names`.
+relative to the moment of seeding); Business Hub's Office 365 companies also start with
+an unprotected mailbox (see :mod:`agent.sandbox.office365`). The KSC emulator shows a
+:class:`Fleet` as virtual servers, the Business Hub emulator as companies; the
+Tigerpaw emulator opens an account for every company name of
+:func:`tigerpaw_account_names`. ``POST /_sandbox/events`` changes a fleet through
+:func:`apply_changes`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import datetime as dt
 import random
 import uuid
 from dataclasses import dataclass, field
+
+from agent.sandbox import office365
+from agent.sandbox.office365 import Office365Problem
 
 FIRST_WORDS = (
     "Contoso",
@@ -172,6 +178,8 @@ class Event:
     device_name: str
     description: str
     threat: str | None = None
+    #: The Office 365 problem the event raised; None for a device's event.
+    problem_id: str | None = None
 
 
 @dataclass
@@ -186,6 +194,7 @@ class Tenant:
     events: list[Event]
     workspaces: list[str]
     created: dt.datetime
+    office365_problems: list[Office365Problem] = field(default_factory=list)
 
     def device(self, device_id: str) -> Device | None:
         """The device with that id, if the tenant has it."""
@@ -194,6 +203,12 @@ class Tenant:
     def license(self, serial: str) -> License | None:
         """The license with that serial, if the tenant has it."""
         return next((lic for lic in self.licenses if lic.serial == serial), None)
+
+    def office365_subscription(self) -> License | None:
+        """The company's Office 365 protection subscription, if it has one."""
+        return next(
+            (lic for lic in self.licenses if lic.product == OFFICE365_PRODUCT), None
+        )
 
     def devices_using(self, serial: str) -> list[Device]:
         """The devices whose installed key or subscription is ``serial``."""
@@ -224,6 +239,9 @@ class Fleet:
     tenants: list[Tenant]
     next_event_id: int
     rng: random.Random
+    #: ksc, production, beta or test: only Business Hub fleets have Office 365 data.
+    console: str = ""
+    next_problem_id: int = 1
 
     def tenant(self, key: str | int) -> Tenant | None:
         """A tenant by number, uid or name."""
@@ -246,15 +264,39 @@ class Fleet:
             raise ValueError(f"Unknown event severity '{severity}'")
         _, event_type, description, threat = self.rng.choice(templates)
         device = device or self.rng.choice(tenant.devices)
+        return self.record_event(
+            tenant,
+            severity,
+            event_type,
+            description,
+            device=device,
+            when=when,
+            threat=threat,
+        )
+
+    def record_event(
+        self,
+        tenant: Tenant,
+        severity: str,
+        event_type: str,
+        description: str,
+        *,
+        device: Device | None = None,
+        when: dt.datetime | None = None,
+        threat: str | None = None,
+        problem_id: str | None = None,
+    ) -> Event:
+        """Add an event with the next id (on no device when ``device`` is None)."""
         event = Event(
             id=self.next_event_id,
             time=when or _utcnow(),
             severity=severity,
             type=event_type,
-            device_id=device.id,
-            device_name=device.name,
+            device_id=device.id if device else "",
+            device_name=device.name if device else "",
             description=description,
             threat=threat,
+            problem_id=problem_id,
         )
         self.next_event_id += 1
         tenant.events.append(event)
@@ -312,7 +354,7 @@ def make_fleet(
     now = _utcnow()
     count = tenant_count(console, tenants)
     names = client_names(count, name_offset(console, tenants))
-    fleet = Fleet(tenants=[], next_event_id=1, rng=rng)
+    fleet = Fleet(tenants=[], next_event_id=1, rng=rng, console=console)
     for number, name in enumerate(names, start=1):
         fleet.tenants.append(_make_tenant(fleet, rng, now, number, name, devices))
     return fleet
@@ -475,7 +517,8 @@ def _give_problems(rng: random.Random, now: dt.datetime, device: Device) -> None
 
 
 def _seed_events(fleet: Fleet, tenant: Tenant, now: dt.datetime) -> None:
-    """Two events of each severity, one from the last hours and one days old.
+    """Two events of each severity, one from the last hours and one days old; and, in
+    Business Hub, an unprotected mailbox of each Office 365 company.
 
     Ids grow with time, as a console's event database numbers them.
     """
@@ -485,84 +528,23 @@ def _seed_events(fleet: Fleet, tenant: Tenant, now: dt.datetime) -> None:
             (now - dt.timedelta(minutes=fleet.rng.randint(5, 600)), severity)
         )
         moments.append((now - dt.timedelta(days=fleet.rng.randint(2, 6)), severity))
-    for when, severity in sorted(moments):
-        fleet.raise_event(tenant, severity, when=when)
-
-
-class ChangeError(ValueError):
-    """A change sent to ``POST /_sandbox/events`` names something that is not there."""
+    ordered = [(when, 0, severity) for when, severity in moments]
+    if fleet.console != "ksc":
+        mailboxes = office365.seeded_mailboxes(tenant, now)
+        ordered += [(when, 1, mailbox) for when, mailbox in mailboxes]
+    for when, origin, what in sorted(ordered):
+        if origin:
+            office365.raise_problem(
+                fleet, tenant, office365.MAILBOX, mailbox=what, when=when
+            )
+        else:
+            fleet.raise_event(tenant, what, when=when)
 
 
 def apply_changes(fleet: Fleet, payload: dict) -> dict:
-    """Apply new events and device changes to a fleet; return what was done.
+    """Apply new events, device changes and Office 365 problems to a fleet; return
+    what was done (see :func:`agent.sandbox.changes.apply_changes`)."""
+    # Imported here: the changes module builds on this one's records.
+    from agent.sandbox.changes import apply_changes as apply
 
-    ``payload`` holds any of::
-
-        {"events": [{"tenant": T, "severity": "critical", "device": D, "count": 1}],
-         "problems": [{"tenant": T, "device": D, "add": [...], "clear": [...]}],
-         "remove_devices": [{"tenant": T, "device": D}]}
-
-    where T is a tenant's number, uid or name and D a device's id or name (optional
-    for events: a random device is picked).
-    """
-    if not isinstance(payload, dict):
-        raise ChangeError("Send the changes as a JSON object")
-    unknown = set(payload) - {"events", "problems", "remove_devices"}
-    if unknown:
-        raise ChangeError(f"Unknown change kinds: {', '.join(sorted(unknown))}")
-
-    done: dict[str, list] = {"events": [], "problems": [], "removed": []}
-    for item in payload.get("events", []):
-        tenant = _find_tenant(fleet, item)
-        device = _find_device(tenant, item) if item.get("device") else None
-        for _ in range(int(item.get("count", 1))):
-            event = fleet.raise_event(
-                tenant, item.get("severity", "critical"), device=device
-            )
-            done["events"].append(
-                {"tenant": tenant.name, "id": event.id, "device": event.device_name}
-            )
-    for item in payload.get("problems", []):
-        tenant = _find_tenant(fleet, item)
-        device = _find_device(tenant, item)
-        for problem in item.get("add", []):
-            _check_problem(problem)
-            device.problems.add(problem)
-        for problem in item.get("clear", []):
-            _check_problem(problem)
-            device.problems.discard(problem)
-        done["problems"].append(
-            {
-                "tenant": tenant.name,
-                "device": device.name,
-                "problems": sorted(device.problems),
-            }
-        )
-    for item in payload.get("remove_devices", []):
-        tenant = _find_tenant(fleet, item)
-        device = _find_device(tenant, item)
-        tenant.devices.remove(device)
-        done["removed"].append({"tenant": tenant.name, "device": device.name})
-    return done
-
-
-def _find_tenant(fleet: Fleet, item: dict) -> Tenant:
-    key = item.get("tenant")
-    tenant = fleet.tenant(key) if key is not None else None
-    if tenant is None:
-        raise ChangeError(f"No tenant '{key}' in this sandbox")
-    return tenant
-
-
-def _find_device(tenant: Tenant, item: dict) -> Device:
-    key = item.get("device")
-    for device in tenant.devices:
-        if key in (device.id, device.name):
-            return device
-    raise ChangeError(f"No device '{key}' in tenant '{tenant.name}'")
-
-
-def _check_problem(problem: str) -> None:
-    known = {NOT_PROTECTED, DATABASES_OUTDATED, THREATS_NOT_CURED, NOT_SEEN}
-    if problem not in known:
-        raise ChangeError(f"Unknown problem '{problem}': use one of {sorted(known)}")
+    return apply(fleet, payload)

@@ -1,4 +1,5 @@
-"""The Kaspersky Business Hub client: companies, devices, licenses and events.
+"""The Kaspersky Business Hub client: companies, devices, licenses, events, and the
+Office 365 problems of a company.
 
 The wire is our model (``specs/kbh.md``); it lives here, in ``kbh_wire.py`` and in the
 emulator, so a change of the real API touches those places only. ``KESCloudServer``
@@ -43,6 +44,7 @@ from agent.sources.kbh_wire import (
     parse_device,
     parse_event,
     parse_license,
+    parse_office365_problem,
     parse_tenant,
     read_json,
     refusal,
@@ -241,6 +243,18 @@ class KbhClient:
             self._parse(link, "event", parse_event, company_id, item) for item in items
         ]
         return records.EventPage(events=events, cursor=next_cursor or cursor)
+
+    def office365_problems(self, company_id: str) -> list[records.Office365Problem]:
+        """The company's current Office 365 problems (none without the workspace)."""
+        link = self._link()
+
+        path = self._company_path(company_id, "office365/problems")
+        reply = self._get(link, path, None, company_id)
+
+        return [
+            self._parse(link, "problem", parse_office365_problem, company_id, item)
+            for item in self._items(link, reply, "Office 365 problems")
+        ]
 
     # Reading lists.
 

@@ -3,6 +3,18 @@
 Everything here follows ``specs/kbh.md``, which is our model of Business Hub, not a
 confirmed API: a change of the real wire touches this module, ``kbh.py`` and the
 emulator.
+
+Office 365 (our extension of the model; the spec names the workspace, not its data):
+a company with the ``office365`` workspace raises events about its Office 365
+protection, a license problem (type ``O365_LICENSE_PROBLEM``: the subscription
+expired, is suspended or has more mailboxes than seats) or a mailbox-protection
+problem (``O365_MAILBOX_NOT_PROTECTED``). Such an event names no device
+(``device_id`` and ``device_name`` are null) and carries the ``problem_id`` of the
+problem it raised; device events carry a null ``problem_id``. Every repeat of a
+problem carries the same id. ``GET /api/v1/companies/{id}/office365/problems``
+answers ``{"items": [{"id", "kind" (license, mailbox), "mailbox" (null for a license
+problem), "description", "since"}]}``, the problems current now, not paged; a company
+without the workspace lists none. A problem no longer listed has cleared.
 """
 
 from __future__ import annotations
@@ -327,6 +339,25 @@ def parse_event(company_id: str, item: dict[str, Any]) -> records.SecurityEvent:
         device_id=str(item.get("device_id") or ""),
         device_name=str(item.get("device_name") or ""),
         description=str(item.get("description") or ""),
+        problem_id=str(item.get("problem_id") or ""),
+    )
+
+
+def parse_office365_problem(
+    company_id: str, item: dict[str, Any]
+) -> records.Office365Problem:
+    """A current Office 365 problem of a company."""
+    kind = str(item.get("kind", ""))
+    if kind not in records.O365_KINDS:
+        # Its id still says when it clears, so the order it opened can close.
+        kind = _unknown("Office 365 problem kind", kind, records.O365_LICENSE)
+    return records.Office365Problem(
+        tenant_id=company_id,
+        id=_text(item, "id"),
+        kind=kind,
+        description=str(item.get("description") or ""),
+        mailbox=str(item.get("mailbox") or ""),
+        since=parse_time(item.get("since")),
     )
 
 

@@ -27,6 +27,10 @@ WORKSTATION, SERVER, MOBILE, OTHER = "workstation", "server", "mobile", "other"
 #: Event severities, most severe first.
 SEVERITIES = ("critical", "functional_failure", "warning", "info")
 
+#: Kinds of Office 365 problem (Business Hub only): the subscription, or a mailbox.
+O365_LICENSE, O365_MAILBOX = "license", "mailbox"
+O365_KINDS = (O365_LICENSE, O365_MAILBOX)
+
 
 @dataclass(frozen=True)
 class Tenant:
@@ -87,6 +91,20 @@ class SecurityEvent:
     device_name: str
     description: str
     threat: str | None = None
+    #: The Office 365 problem the event raised (Business Hub only); "" for others.
+    problem_id: str = ""
+
+
+@dataclass(frozen=True)
+class Office365Problem:
+    """An Office 365 problem Business Hub lists as current for a company."""
+
+    tenant_id: str
+    id: str
+    kind: str  # license or mailbox
+    description: str
+    mailbox: str = ""
+    since: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,22 @@
-"""Events and device statuses to service orders: which to open, note and close.
+"""Events, device statuses and Office 365 problems to service orders: which to open,
+note and close.
 
 The rules (nothing here does I/O; the cycle hands in what it read):
 
 - One open order per (tenant, device, kind). The kind of an event order is
-  ``event:<event type>``, of a status order ``status:<problem>``.
+  ``event:<event type>``, of a status order ``status:<problem>``, and of an Office
+  365 order ``office365:<problem id>`` (Business Hub only; such an order is about the
+  company, so its device is "").
 - An event opens an order when its severity's rule is on and it is younger than the
-  rule's lifetime; older events open nothing (after an outage, for example).
+  rule's lifetime; older events open nothing (after an outage, for example). An
+  Office 365 event follows the same rules, and opens nothing once its problem is no
+  longer listed (it cleared before the cycle read it).
 - A device problem opens an order when its rule is on.
 - A repeat, an event of a kind that already has an open order, adds one note per
   cycle to that order, saying how many times the cause has been seen.
 - A status order closes itself (with a note) once its problem no longer applies to
-  the device, or the device is gone. Event orders are left for a person; once a
+  the device, or the device is gone. An Office 365 order closes itself once Business
+  Hub no longer lists its problem. Other event orders are left for a person; once a
   person closed one, the next occurrence opens a new order (the cycle learns of the
   close and stops tracking the old order before planning).
 """
@@ -23,16 +29,27 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from agent.sources.records import PROBLEM_DESCRIPTIONS, Device, SecurityEvent
-from agent.store.choices import SEVERITY_LABELS, OrderRule, SyncChoices
+from agent.sources.records import Device, Office365Problem, SecurityEvent
+from agent.store.choices import OrderRule, SyncChoices
 from agent.store.records import CLOSING, TrackedOrder
+from agent.sync.order_texts import (
+    OrderContext,
+    cleared_note,
+    event_body,
+    event_cause,
+    office365_body,
+    office365_cleared_note,
+    office365_title,
+    problem_text,
+    repeat_note,
+    status_body,
+    title,
+)
 from agent.tigerpaw.models import ServiceOrder
 
 logger = logging.getLogger(__name__)
 
-EVENT, STATUS = "event", "status"
-#: Tigerpaw's longest BriefDescription.
-MAX_TITLE = 100
+EVENT, STATUS, OFFICE365 = "event", "status", "office365"
 KEY_PREFIX = "KSI-"
 
 
@@ -42,7 +59,10 @@ def new_order_key() -> str:
 
 
 def event_kind(event: SecurityEvent) -> str:
-    """The kind of the order an event opens."""
+    """The kind of the order an event opens: one per Office 365 problem, else one
+    per event type."""
+    if event.problem_id:
+        return f"{OFFICE365}:{event.problem_id}"
     return f"{EVENT}:{event.type or event.description}"
 
 
@@ -52,42 +72,14 @@ def status_kind(problem: str) -> str:
 
 
 def origin_of(kind: str) -> str:
-    """``event`` or ``status``: where an order's kind comes from."""
+    """``event``, ``status`` or ``office365``: where an order's kind comes from."""
     return kind.partition(":")[0]
-
-
-def problem_text(problem: str) -> str:
-    """A device problem in the words the consoles use."""
-    return PROBLEM_DESCRIPTIONS.get(problem, problem.replace("_", " ").capitalize())
 
 
 def status_rule(choices: SyncChoices, problem: str) -> OrderRule | None:
     """The rule for a device problem: by its word, or by its description."""
     rules = {name.casefold(): rule for name, rule in choices.device_statuses.items()}
     return rules.get(problem.casefold()) or rules.get(problem_text(problem).casefold())
-
-
-def event_cause(event: SecurityEvent) -> str:
-    """What an event is about, without the device: KSC's descriptions name the
-    device and threat ("Virus found on PC-002: Trojan..."), Business Hub's do not."""
-    text = event.description.strip()
-    marker = f" on {event.device_name}" if event.device_name else ""
-    if marker and marker in text:
-        text = text[: text.index(marker)].strip()
-    return text or event.type or "Security event"
-
-
-def title(cause: str, device_name: str) -> str:
-    """A clear one-line title: "Virus found on PC-017"."""
-    text = f"{cause.strip() or 'Security problem'} on {device_name or 'a device'}"
-    return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 3] + "..."
-
-
-def stamp(moment: dt.datetime | None) -> str:
-    """A time as people read it in a note: UTC, to the minute."""
-    if moment is None:
-        return "unknown"
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def is_closed(order: ServiceOrder, closed_status: str) -> bool:
@@ -124,7 +116,7 @@ class OrderNote:
 
 @dataclass(frozen=True)
 class OrderClose:
-    """A status order to close, with the note that says why."""
+    """A status or Office 365 order to close, with the note that says why."""
 
     order_key: str
     order_number: int | None
@@ -147,16 +139,6 @@ class OrderPlan:
         return not (self.opens or self.notes or self.closes)
 
 
-@dataclass(frozen=True)
-class OrderContext:
-    """Who the orders are for: the tenant, its account and the console's name."""
-
-    tenant_id: int
-    tenant_name: str
-    account_name: str
-    console: str
-
-
 def is_fresh(event: SecurityEvent, rule: OrderRule, now: dt.datetime) -> bool:
     """Whether an event is young enough to open an order under its rule."""
     return now - event.time <= dt.timedelta(days=rule.lifetime_days)
@@ -166,6 +148,31 @@ def event_rule(choices: SyncChoices, event: SecurityEvent) -> OrderRule | None:
     """The rule of an event's severity when it is on, else None."""
     rule = choices.events.get(event.severity)
     return rule if rule is not None and rule.enabled else None
+
+
+def wanted_events(
+    events: Iterable[SecurityEvent], choices: SyncChoices, now: dt.datetime
+) -> list[SecurityEvent]:
+    """The events that may open or note an order: their rule is on, they are fresh."""
+    found = []
+    for event in events:
+        rule = event_rule(choices, event)
+        if rule is not None and is_fresh(event, rule, now):
+            found.append(event)
+    return found
+
+
+def needs_office365(
+    tracked: Sequence[TrackedOrder],
+    events: Iterable[SecurityEvent],
+    choices: SyncChoices,
+    now: dt.datetime,
+) -> bool:
+    """Whether the cycle must read the tenant's Office 365 problems: an open Office
+    365 order may have cleared, or a new Office 365 event may open or note one."""
+    if any(origin_of(order.kind) == OFFICE365 for order in tracked):
+        return True
+    return any(event.problem_id for event in wanted_events(events, choices, now))
 
 
 def repeats_to_check(
@@ -178,10 +185,7 @@ def repeats_to_check(
     person closed them, since a closed one means a new order instead of a note."""
     by_cause = {(o.device_id, o.kind): o for o in tracked if o.state != CLOSING}
     wanted: dict[str, TrackedOrder] = {}
-    for event in events:
-        rule = event_rule(choices, event)
-        if rule is None or not is_fresh(event, rule, now):
-            continue
+    for event in wanted_events(events, choices, now):
         order = by_cause.get((event.device_id, event_kind(event)))
         if order is not None and order.order_number is not None:
             wanted[order.key] = order
@@ -196,22 +200,28 @@ def plan_orders(
     choices: SyncChoices,
     now: dt.datetime,
     *,
+    office365: Sequence[Office365Problem] | None = None,
     new_key: Callable[[], str] = new_order_key,
 ) -> OrderPlan:
     """The orders to open, note and close for one tenant (see the module's rules).
 
     ``devices`` is every device the console lists now (a status order of a device
     not among them closes); ``events`` are the new events since the last cycle;
-    ``tracked`` the orders the agent holds open for this tenant.
+    ``tracked`` the orders the agent holds open for this tenant; ``office365`` the
+    Office 365 problems listed now, or None when they were not read (then no Office
+    365 order closes).
     """
     plan = OrderPlan()
     by_cause = {(o.device_id, o.kind): o for o in tracked}
+    current = None if office365 is None else {p.id: p for p in office365}
     opening: dict[tuple[str, str], list[SecurityEvent]] = {}
     repeats: dict[str, list[SecurityEvent]] = {}
 
-    for event in sorted(events, key=lambda e: e.time):
-        rule = event_rule(choices, event)
-        if rule is None or not is_fresh(event, rule, now):
+    wanted = wanted_events(sorted(events, key=lambda e: e.time), choices, now)
+    plan.skipped_events = len(events) - len(wanted)
+    for event in wanted:
+        if event.problem_id and current is not None and event.problem_id not in current:
+            # It cleared before this cycle read it: nothing is left to act on.
             plan.skipped_events += 1
             continue
         cause = (event.device_id, event_kind(event))
@@ -223,16 +233,15 @@ def plan_orders(
         # An order being closed keeps its cause until the close is sent.
 
     for (device_id, kind), seen in opening.items():
-        first = seen[0]
-        rule = event_rule(choices, first)
+        rule = event_rule(choices, seen[0])
         assert rule is not None
         plan.opens.append(
             NewOrder(
                 key=new_key(),
                 device_id=device_id,
                 kind=kind,
-                title=title(event_cause(first), first.device_name),
-                body=event_body(context, seen),
+                title=_event_title(context, seen[0], current),
+                body=_event_body(context, seen, current),
                 rule=rule,
                 occurrences=len(seen),
             )
@@ -240,20 +249,68 @@ def plan_orders(
 
     orders_by_key = {o.key: o for o in tracked}
     for key, seen in repeats.items():
-        order = orders_by_key[key]
-        total = order.occurrences + len(seen)
+        total = orders_by_key[key].occurrences + len(seen)
         plan.notes.append(
             OrderNote(
                 order_key=key,
                 note_key=f"{key}:event:{seen[-1].id}",
                 text=repeat_note(seen, total),
                 occurrences=total,
-                title=title(event_cause(seen[-1]), seen[-1].device_name),
+                title=_event_title(context, seen[-1], current),
             )
         )
 
     _plan_statuses(plan, context, devices, by_cause, choices, new_key)
+    if current is not None:
+        _plan_office365_closes(plan, context, by_cause, current)
     return plan
+
+
+def _event_title(
+    context: OrderContext,
+    event: SecurityEvent,
+    current: dict[str, Office365Problem] | None,
+) -> str:
+    """The title of an event's order: cause on device, or the Office 365 problem."""
+    if event.problem_id:
+        problem = (current or {}).get(event.problem_id)
+        return office365_title(context, event, problem)
+    return title(event_cause(event), event.device_name)
+
+
+def _event_body(
+    context: OrderContext,
+    seen: Sequence[SecurityEvent],
+    current: dict[str, Office365Problem] | None,
+) -> str:
+    """The body of an order opened by ``seen`` (events of one cause)."""
+    if seen[0].problem_id:
+        problem = (current or {}).get(seen[0].problem_id)
+        return office365_body(context, seen, problem)
+    return event_body(context, seen)
+
+
+def _plan_office365_closes(
+    plan: OrderPlan,
+    context: OrderContext,
+    by_cause: dict[tuple[str, str], TrackedOrder],
+    current: dict[str, Office365Problem],
+) -> None:
+    """Close the Office 365 orders whose problem Business Hub no longer lists."""
+    for (_, kind), order in by_cause.items():
+        if origin_of(kind) != OFFICE365 or order.state == CLOSING:
+            continue
+        problem_id = kind.partition(":")[2]
+        if problem_id in current:
+            continue
+        plan.closes.append(
+            OrderClose(
+                order_key=order.key,
+                order_number=order.order_number,
+                text=office365_cleared_note(context, problem_id),
+                title=f"Office 365 problem {problem_id} at {context.tenant_name}",
+            )
+        )
 
 
 def _plan_statuses(
@@ -300,84 +357,3 @@ def _plan_statuses(
                 title=title(problem_text(problem), name),
             )
         )
-
-
-def event_body(context: OrderContext, events: Sequence[SecurityEvent]) -> str:
-    """What a technician needs to act on an event order."""
-    first, last = events[0], events[-1]
-    severity = SEVERITY_LABELS.get(first.severity, first.severity)
-    lines = [
-        f"{event_cause(first)} on {first.device_name} ({context.tenant_name}).",
-        "",
-        f"Device: {first.device_name} (id {first.device_id})",
-        f"Time: {stamp(first.time)}",
-        f"Severity: {severity}",
-        f"Event: {first.type or 'unnamed'}",
-    ]
-    if first.description.strip() != event_cause(first):
-        lines.append(f"The console reported: {first.description.strip()}")
-    if first.threat:
-        lines.append(f"Threat: {first.threat}")
-    if len(events) > 1:
-        lines.append(
-            f"Seen {len(events)} times, the last at {stamp(last.time)}"
-            + (f" (threat {last.threat})" if last.threat else "")
-        )
-    lines += [
-        f"Reported by {context.console}.",
-        "",
-        "A person closes this order once the device is safe; a new occurrence "
-        "after that opens a new order.",
-    ]
-    return "\n".join(lines)
-
-
-def status_body(context: OrderContext, device: Device, problem: str) -> str:
-    """What a technician needs to act on a status order."""
-    lines = [
-        f"{problem_text(problem)} on {device.name} ({context.tenant_name}).",
-        "",
-        f"Device: {device.name} (id {device.id})",
-        f"Status: {device.status.capitalize()}",
-        f"Reason: {problem_text(problem)}",
-        f"Last seen: {stamp(device.last_seen)}",
-    ]
-    if device.os_name:
-        lines.append(f"Operating system: {device.os_name}")
-    if device.threats:
-        lines.append(f"Threats not cured: {device.threats}")
-    others = sorted(problem_text(p) for p in device.problems if p != problem)
-    if others:
-        lines.append(f"Other problems: {', '.join(others)}")
-    lines += [
-        f"Reported by {context.console}.",
-        "",
-        "This order closes itself once the console no longer reports the reason.",
-    ]
-    return "\n".join(lines)
-
-
-def repeat_note(events: Sequence[SecurityEvent], total: int) -> str:
-    """The note a repeat adds: how many times, when, and what was seen."""
-    last = events[-1]
-    count = "once more" if len(events) == 1 else f"{len(events)} more times"
-    text = (
-        f"Seen {count}: {event_cause(last)} on {last.device_name} at {stamp(last.time)}"
-    )
-    if last.threat:
-        text += f" (threat {last.threat})"
-    return f"{text}. {total} occurrences since this order was opened."
-
-
-def cleared_note(context: OrderContext, problem: str, device: Device | None) -> str:
-    """The note a status order closes with."""
-    if device is None:
-        return (
-            f"{context.console} no longer lists the device, so '"
-            f"{problem_text(problem)}' no longer applies. Closed by the integration "
-            "agent."
-        )
-    return (
-        f"'{problem_text(problem)}' no longer applies to {device.name} "
-        f"(status now {device.status}). Closed by the integration agent."
-    )

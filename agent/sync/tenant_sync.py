@@ -13,10 +13,16 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent.errors import AgentError, RecordNotFound, SetupError
-from agent.sources.records import Device, EventPage, LicenseUsage, SecurityEvent
+from agent.sources.records import (
+    Device,
+    EventPage,
+    LicenseUsage,
+    Office365Problem,
+    SecurityEvent,
+)
 from agent.store import FAILED, PENDING, Store, SyncChoices, Tenant, TrackedOrder
 from agent.sync import writes
 from agent.sync.bootstrap import TigerpawSetup
@@ -32,6 +38,7 @@ from agent.sync.service_orders import (
     OrderContext,
     OrderPlan,
     is_closed,
+    needs_office365,
     plan_orders,
     repeats_to_check,
 )
@@ -58,6 +65,15 @@ class Source(Protocol):
 
     def events(self, tenant_id: str, cursor: str = "", limit: int = 100) -> EventPage:
         """Events after a cursor (from the first without one)."""
+        ...
+
+
+@runtime_checkable
+class Office365Source(Protocol):
+    """A console that lists Office 365 problems (Business Hub; KSC has none)."""
+
+    def office365_problems(self, tenant_id: str) -> list[Office365Problem]:
+        """The tenant's current Office 365 problems."""
         ...
 
 
@@ -196,7 +212,8 @@ def _billing(
 def _orders(
     context: SyncContext, tenant: Tenant, devices: list[Device], outcome: TenantOutcome
 ) -> tuple[OrderPlan, str]:
-    """Read new events, learn which repeated orders a person closed, and plan."""
+    """Read new events, learn which repeated orders a person closed, read the Office
+    365 problems when an order may depend on them, and plan."""
     cursor = context.store.get_cursor(tenant.id, EVENTS_STREAM) or ""
     events: list[SecurityEvent] = []
     with context.limits.hold(context.source_api):
@@ -217,6 +234,13 @@ def _orders(
         context, repeats_to_check(tracked, events, context.choices, now)
     )
     tracked = [order for order in tracked if order.key not in closed]
+    office365 = None
+    source = context.source
+    if isinstance(source, Office365Source) and needs_office365(
+        tracked, events, context.choices, now
+    ):
+        with context.limits.hold(context.source_api):
+            office365 = source.office365_problems(tenant.source_id)
 
     mapping = tenant.mapping
     assert mapping is not None
@@ -226,7 +250,15 @@ def _orders(
         account_name=mapping.account_name,
         console=context.source_label,
     )
-    plan = plan_orders(order_context, devices, events, tracked, context.choices, now)
+    plan = plan_orders(
+        order_context,
+        devices,
+        events,
+        tracked,
+        context.choices,
+        now,
+        office365=office365,
+    )
     return plan, cursor
 
 

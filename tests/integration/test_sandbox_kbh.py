@@ -410,7 +410,9 @@ def test_events_cursor_reads_only_new_events(kbh: Client) -> None:
             "device_id",
             "device_name",
             "description",
+            "problem_id",
         }
+        assert event["problem_id"] is None
         assert event["severity"] in (
             "critical",
             "functional_failure",
