@@ -59,6 +59,10 @@ def load_backend(wait_for_host: float = TRAY_HOST_WAIT_S) -> Backend:
     """Import pystray on a backend with a tray host, or raise NoTray saying why."""
     if sys.platform.startswith("linux"):
         name = os.environ.get("PYSTRAY_BACKEND") or choose_linux_backend()
+        if name in ("gtk", "appindicator"):
+            # A GTK backend named in PYSTRAY_BACKEND needs PyGObject too, which a
+            # venv may only have from Debian's python3-gi.
+            import_gi()
     else:
         name = os.environ.get("PYSTRAY_BACKEND") or ""
     pystray = import_pystray(name)
