@@ -158,14 +158,36 @@ class ChargeTarget:
         """The counting rule behind the quantity, for the page's preview."""
         if not self.parts:
             return "nothing in use: the quantity goes to 0"
-        pieces = [
-            f"{count} {CATEGORY_LABELS.get(category, category)} of {product}"
-            for product, category, count in self.parts
-        ]
-        return (
-            "; ".join(pieces)
-            + " on active commercial licenses, counted once per device id"
-        )
+        devices = [part for part in self.parts if part[1] != MAILBOXES]
+        mailboxes = [part for part in self.parts if part[1] == MAILBOXES]
+        rules = []
+        if devices:
+            rules.append(
+                _counted(devices)
+                + " on active commercial licenses, counted once per device id"
+            )
+        if mailboxes:
+            rules.append(
+                _counted(mailboxes)
+                + " on active commercial subscriptions, as protected mailboxes"
+            )
+        return "; ".join(rules)
+
+
+def _counted(parts: list[tuple[str, str, int]]) -> str:
+    """ "3 workstations of X; 1 server of X": each count with its word, by number."""
+    return "; ".join(
+        f"{count} {category_words(category, count)} of {product}"
+        for product, category, count in parts
+    )
+
+
+def category_words(category: str, count: int) -> str:
+    """A category's word for ``count`` of it: "1 server", "2 servers"."""
+    words = CATEGORY_LABELS.get(category, category)
+    if count != 1:
+        return words
+    return words.removesuffix("es") if category == MAILBOXES else words[:-1]
 
 
 def choice_label(name: str) -> str:

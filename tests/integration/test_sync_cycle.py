@@ -429,6 +429,7 @@ def test_the_billing_preview_shows_old_and_new_and_approval_lets_the_run_write(
             assert all(line.before is None for line in preview.lines)
             assert all(
                 "counted once per device id" in line.rule
+                or "as protected mailboxes" in line.rule
                 for line in preview.lines
                 if line.after
             )

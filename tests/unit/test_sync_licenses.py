@@ -11,6 +11,7 @@ from agent.sync.licenses import (
     OTHER_DEVICES,
     SERVERS,
     WORKSTATIONS,
+    ChargeTarget,
     LicenseCounter,
     UsageCounts,
     charge_targets,
@@ -232,3 +233,22 @@ def test_an_unused_item_is_named_by_what_it_was_chosen_for() -> None:
 
     assert (target.item_id, target.quantity) == ("KL-KESB-SRV", 0)
     assert target.label == f"{KES} (servers)"
+
+
+def test_rule_says_one_and_many_and_counts_mailboxes_as_mailboxes() -> None:
+    """The preview's rule reads "1 server", "2 workstations", "1 mailbox"."""
+    target = ChargeTarget(
+        item_id="KL",
+        quantity=4,
+        parts=(
+            ("KES", SERVERS, 1),
+            ("KES", WORKSTATIONS, 2),
+            ("O365", MAILBOXES, 1),
+        ),
+    )
+
+    assert target.rule == (
+        "1 server of KES; 2 workstations of KES on active commercial licenses, "
+        "counted once per device id; 1 mailbox of O365 on active commercial "
+        "subscriptions, as protected mailboxes"
+    )
