@@ -1,17 +1,31 @@
-"""Setup steps 3 and 4: add servers or companies, then map each to an account."""
+"""Setup steps 3 and 4: add servers or companies, then map each to an account.
+
+The mapping grid shows a page of rows at a time (:mod:`agent.setup_grid`); a page
+is saved on its own, so a choice is kept when the person moves to another page.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.errors import SetupError
 from agent.setup_base import SetupBase
+from agent.setup_grid import (
+    AccountIndex,
+    GridPage,
+    GridQuery,
+    cross_reference_advice,
+    index_accounts,
+    number_in_label,
+    page_of,
+    unbillable_accounts_advice,
+)
 from agent.setup_matching import (
     Candidate,
     account_from_text,
-    account_label,
     check_capacity,
     free_accounts,
     suggest_accounts,
@@ -19,7 +33,7 @@ from agent.setup_matching import (
 from agent.sources import records as source_records
 from agent.store import KBH, Integration, NewTenant, Tenant, console_identity
 from agent.store.records import TENANT_LABELS
-from agent.tigerpaw.models import Account, Agreement
+from agent.tigerpaw.models import Agreement
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +62,7 @@ class MappingChoice:
 
 @dataclass
 class MappingView:
-    """Everything the mapping grid shows."""
+    """Everything the mapping grid shows: one page of rows, and what is left."""
 
     integration: Integration
     label: str
@@ -59,8 +73,44 @@ class MappingView:
     #: Accounts no server or company holds.
     unmapped_accounts: list[Candidate]
     unmapped_tenants: list[Tenant]
+    grid: GridPage
     shortage: str = ""
     labels: dict[int, str] = field(default_factory=dict)
+    #: Accounts whose charges cannot be written (no external product).
+    not_cross_referenced: frozenset[int] = frozenset()
+
+    def cross_reference_warning(self, text: str) -> str:
+        """What to do in Tigerpaw when the account a choice box names cannot be
+        billed; "" when it can, or when the text names no account."""
+        number = number_in_label(text)
+        if number is None or number not in self.not_cross_referenced:
+            return ""
+        shown = self.labels.get(number, text.strip())
+        return cross_reference_advice(shown, self.integration.tigerpaw_soap_user)
+
+    def unbillable_unmapped(self) -> str:
+        """What to do about the free accounts billing cannot reach ("" if none)."""
+        lacking = [
+            self.labels.get(a.number, a.name)
+            for a in self.unmapped_accounts
+            if a.number in self.not_cross_referenced
+        ]
+        if not lacking:
+            return ""
+        soap_user = self.integration.tigerpaw_soap_user
+        return unbillable_accounts_advice(lacking, soap_user)
+
+    def warning_pattern(self) -> str:
+        """The warning with "{account}" where the account goes (for the script)."""
+        return cross_reference_advice("{account}", self.integration.tigerpaw_soap_user)
+
+
+@dataclass(frozen=True)
+class MappingSave:
+    """What saving a page of the grid did: errors by tenant id, or rows changed."""
+
+    errors: dict[int, str]
+    changed: int = 0
 
 
 class TenantSteps(SetupBase):
@@ -123,20 +173,18 @@ class TenantSteps(SetupBase):
         self, integration_id: str, *, refresh: bool = False
     ) -> list[Candidate]:
         """Tigerpaw's accounts (number and name), read at most every few minutes."""
-        return [
-            Candidate(a.number, a.name)
-            for a in self.tigerpaw_accounts(integration_id, refresh=refresh)
-        ]
+        return self.account_index(integration_id, refresh=refresh).candidates
 
-    def tigerpaw_accounts(
+    def account_index(
         self, integration_id: str, *, refresh: bool = False
-    ) -> list[Account]:
-        """Tigerpaw's accounts with their cross-reference flag, cached."""
+    ) -> AccountIndex:
+        """Tigerpaw's accounts as the grid uses them, built once per read."""
         integration = self.integration(integration_id)
 
-        def load() -> list[Account]:
+        def load() -> AccountIndex:
             with self.tigerpaw(integration) as client:
-                return sorted(client.list_accounts(), key=lambda a: a.name.casefold())
+                listed = client.list_accounts()
+            return index_accounts(sorted(listed, key=lambda a: a.name.casefold()))
 
         return self.cache.get((integration_id, "accounts"), load, refresh=refresh)
 
@@ -152,19 +200,25 @@ class TenantSteps(SetupBase):
         return self.cache.get(key, load)
 
     def mapping_view(
-        self, integration_id: str, *, refresh: bool = False
+        self,
+        integration_id: str,
+        *,
+        refresh: bool = False,
+        query: GridQuery | None = None,
     ) -> MappingView:
-        """The grid: tenants, the accounts to choose from, guesses and what is left."""
+        """The grid: a page of tenants, the accounts to choose from, guesses and
+        what is left."""
         integration = self.integration(integration_id)
         tenants = self.store.list_tenants(integration_id)
-        accounts = self.accounts(integration_id, refresh=refresh)
+        index = self.account_index(integration_id, refresh=refresh)
+        accounts = index.candidates
         mapped = self.store.mapped_accounts()
 
         own_ids = [t.id for t in tenants]
         choosable = free_accounts(accounts, mapped, own_ids)
         unmapped_tenants = [t for t in tenants if t.mapping is None]
         unheld = [a for a in accounts if a.number not in mapped]
-        suggestions = suggest_accounts({t.id: t.name for t in unmapped_tenants}, unheld)
+        suggestions = self._suggestions(integration_id, unmapped_tenants, unheld)
 
         label = TENANT_LABELS[integration.source]
         shortage = ""
@@ -182,16 +236,31 @@ class TenantSteps(SetupBase):
             suggestions=suggestions,
             unmapped_accounts=unheld,
             unmapped_tenants=unmapped_tenants,
+            grid=page_of(tenants, query or GridQuery()),
             shortage=shortage,
-            labels={a.number: account_label(a.number, a.name) for a in choosable},
+            labels=index.labels,
+            not_cross_referenced=index.not_cross_referenced,
         )
 
     def save_mappings(
         self, integration_id: str, choices: list[MappingChoice]
     ) -> dict[int, str]:
-        """Check every row, then save them all; errors by tenant id (none saved)."""
+        """Check the rows given, then save those that changed; errors by tenant id
+        (and then nothing is saved)."""
+        return self.save_mapping_rows(integration_id, choices).errors
+
+    def save_mapping_rows(
+        self, integration_id: str, choices: list[MappingChoice]
+    ) -> MappingSave:
+        """Check the rows given (a page of the grid), then save those that changed.
+
+        Nothing is saved when a row is wrong. Rows not given keep their mapping,
+        and the accounts they hold stay theirs.
+        """
         view = self.mapping_view(integration_id)
         tenants = {t.id: t for t in view.tenants}
+        given = {choice.tenant_id for choice in choices}
+        held = self.store.mapped_accounts()
         every_account = self.accounts(integration_id)
         errors: dict[int, str] = {}
         planned: dict[
@@ -214,19 +283,62 @@ class TenantSteps(SetupBase):
                     )
                 if account is not None:
                     owner_of[account.number] = tenant.id
+                    self._refuse_held_on_other_page(account, tenant, held, given)
+                if _unchanged(tenant, account, choice):
+                    continue
                 agreement = self._chosen_agreement(integration_id, choice, account)
             except SetupError as err:
                 errors[tenant.id] = str(err)
                 continue
             planned[tenant.id] = (account, agreement, choice)
         if errors:
-            return errors
+            return MappingSave(errors)
 
-        self._write_mappings(tenants, planned)
-        self.changed()
-        return {}
+        changed = self._write_mappings(tenants, planned)
+        if changed:
+            self.changed()
+        return MappingSave({}, changed)
 
     # Helpers.
+
+    def _suggestions(
+        self, integration_id: str, waiting: list[Tenant], free: list[Candidate]
+    ) -> dict[int, Candidate]:
+        """Best guesses for the tenants waiting for an account, worked out again
+        only when those tenants or the free accounts change."""
+        names = {t.id: t.name for t in waiting}
+        # Flat tuples: a pair per row would be thousands of objects for the
+        # garbage collector to look at on every page.
+        inputs = (
+            tuple(names),
+            tuple(names.values()),
+            tuple(a.number for a in free),
+            tuple(a.name for a in free),
+        )
+
+        def guess() -> tuple[Any, dict[int, Candidate]]:
+            return inputs, suggest_accounts(names, free)
+
+        key = (integration_id, "suggestions")
+        kept = self.cache.get(key, guess)
+        if kept[0] != inputs:
+            kept = self.cache.get(key, guess, refresh=True)
+        return kept[1]
+
+    def _refuse_held_on_other_page(
+        self, account: Candidate, tenant: Tenant, held: dict[int, int], given: set[int]
+    ) -> None:
+        """SetupError when a tenant of this grid not being saved holds the account."""
+        holder = held.get(account.number)
+        if holder is None or holder == tenant.id or holder in given:
+            return
+        other = self.store.get_tenant(holder)
+        name = other.name if other else f"another {TENANT_LABELS[tenant.source]}"
+        raise SetupError(
+            f"{account.name} is mapped to {name}: search for {name} and clear its "
+            "account first, or pick another account",
+            field="account",
+        )
 
     def _console_tenants(
         self, integration: Integration, *, refresh: bool
@@ -311,8 +423,9 @@ class TenantSteps(SetupBase):
         self,
         tenants: dict[int, Tenant],
         planned: dict[int, tuple[Candidate | None, Agreement | None, MappingChoice]],
-    ) -> None:
-        """Unlink changed rows first, so two tenants can swap accounts, then map.
+    ) -> int:
+        """Unlink changed rows first, so two tenants can swap accounts, then map;
+        how many rows changed.
 
         One transaction: a save that fails half-way (the file locked or the disk
         full) must not leave a tenant unlinked from the account it had.
@@ -337,6 +450,25 @@ class TenantSteps(SetupBase):
                     billing=choice.billing,
                     service_orders=choice.service_orders,
                 )
+        return len(planned)
+
+
+def _unchanged(
+    tenant: Tenant, account: Candidate | None, choice: MappingChoice
+) -> bool:
+    """Whether a row says what the tenant's mapping holds already (so a page saved
+    again writes nothing and asks Tigerpaw for nothing)."""
+    current = tenant.mapping
+    if account is None or current is None:
+        return account is None and current is None
+    agreement = str(current.agreement_number) if current.agreement_number else ""
+    return (
+        current.account_number == account.number
+        and current.account_name == account.name
+        and agreement == choice.agreement.strip()
+        and current.billing == choice.billing
+        and current.service_orders == choice.service_orders
+    )
 
 
 def agreement_title(agreement: Agreement, now: dt.datetime | None = None) -> str:

@@ -2,15 +2,21 @@
 
 Run: .venv/bin/python benchmarks/page_render.py [--quick] [--tenants 1000] [--runs 40]
 
-Builds an agent (store, secrets, config) around real emulators on 127.0.0.1: a
-Business Hub server with twice the tenants (one integration holds half of them,
-so another integration's Add page lists the other half) and Tigerpaw with more
-accounts than tenants. Half the tenants are mapped, half wait, so the mapping
-page computes a best guess for each. Every page is asked through Flask with the
-launch token, first cold (reading the emulators, then cached), then warm; the
-target (issue 8) is the dashboard's warm p95 under 100 ms; every other page is
-shown beside the same mark. The billing preview is left out: it counts every device
-live by design. ``--quick``: 100 tenants, 10 warm runs.
+Builds an agent (store, secrets, config) in this process around the sandbox's
+emulators, started in a process of their own (``integration-agent sandbox``), as
+Tigerpaw and the console are remote in real use: emulators inside this process
+would make every garbage collection of the page scan their tens of thousands of
+seeded objects. One Business Hub integration holds every company of the sandbox's
+Business Hub (half of them mapped to their namesake accounts, half waiting, so the
+mapping grid computes a best guess for each); a second integration, on the
+sandbox's KSC, has none yet, so its Add page lists every virtual server. Tigerpaw
+has more accounts than tenants. Every page is asked through Flask with the launch
+token, first cold (reading the emulators, then cached), then warm. The target
+(issues 5 and 8) is every page's warm p95 under 100 ms: the headline figure is the
+slowest page's, and each page has its own figure. The mapping grid is asked three
+ways: its first page, a later page, and a search of the companies waiting for an
+account. The billing preview is left out: it counts every device live by design.
+``--quick``: 100 tenants, 10 warm runs.
 """
 
 from __future__ import annotations
@@ -22,40 +28,45 @@ import statistics
 import sys
 import tempfile
 import time
+from itertools import count
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import Figure, no_os_keyring, percentile, report  # noqa: E402
+from support import (  # noqa: E402
+    Figure,
+    SandboxProcess,
+    no_os_keyring,
+    percentile,
+    report,
+)
 
 from agent.app import Agent, AgentOptions  # noqa: E402
 from agent.logs import RecentRecords  # noqa: E402
 from agent.sandbox import seed  # noqa: E402
-from agent.sandbox.certs import make_certificate  # noqa: E402
-from agent.sandbox.kbh import KbhEmulator  # noqa: E402
-from agent.sandbox.tigerpaw import TigerpawEmulator  # noqa: E402
 from agent.secrets import SecretStore, secret_name  # noqa: E402
 from agent.sources import kbh  # noqa: E402
-from agent.store import KBH, IntegrationSettings, NewTenant, Store  # noqa: E402
+from agent.store import KBH, KSC, IntegrationSettings, NewTenant, Store  # noqa: E402
 from agent.web import create_app  # noqa: E402
 
 TARGET_MS = 100.0
 PORT = 47999
+#: Devices per company in the sandbox (the pages read none of them).
+DEVICES = 2
 
 
-def build(folder: Path, tenants: int) -> tuple[Agent, list, list[str]]:
-    """An agent with two Business Hub integrations over real emulators."""
-    fleet = seed.make_fleet("production", tenants * 2, 1, devices=2)
-    identity = make_certificate(folder / "certs", "kbh")
-    hub = KbhEmulator(fleet, environment="production", tls=identity, seed=1).start()
-    names = seed.client_names(tenants * 2 + 100)
-    tigerpaw = TigerpawEmulator(names, seed=1).start()
-    kbh.register_servers({"production": (hub.url, str(identity.cert_path))})
-    description = hub.describe()
-    tp = tigerpaw.describe()
-
+def build(folder: Path, sandbox: dict[str, Any], tenants: int) -> tuple[Agent, list]:
+    """An agent with a Business Hub and a KSC integration over the sandbox; the
+    agent and the integrations' ids."""
+    kbh.register_servers(
+        {
+            name: (server["url"], server["cert"])
+            for name, server in sandbox["kbh"].items()
+        }
+    )
     shutil.copy(ROOT / "IntegrationUI.exe.config", folder / "IntegrationUI.exe.config")
     options = AgentOptions(
         config_path=folder / "IntegrationUI.exe.config", data_dir=folder / "data"
@@ -65,35 +76,51 @@ def build(folder: Path, tenants: int) -> tuple[Agent, list, list[str]]:
     agent.store = store = Store.open_in(options.data_dir)
     agent.secrets = secrets = SecretStore(options.data_dir)
 
-    ids = []
-    for name in ("Integration with Tigerpaw", "Second integration"):
-        integration = store.create_integration(
-            IntegrationSettings(
-                source=KBH,
-                name=name,
-                kbh_email=description["email"],
-                tigerpaw_url=tp["url"],
-                tigerpaw_soap_user=tp["soap_user"],
-                tigerpaw_public_key=tp["public_key"],
-            )
+    hub, ksc, tp = sandbox["kbh"]["production"], sandbox["ksc"], sandbox["tigerpaw"]
+    tigerpaw = {
+        "tigerpaw_url": tp["url"],
+        "tigerpaw_soap_user": tp["soap_user"],
+        "tigerpaw_public_key": tp["public_key"],
+    }
+    first = store.create_integration(
+        IntegrationSettings(
+            source=KBH,
+            name="Integration with Tigerpaw",
+            kbh_email=hub["email"],
+            **tigerpaw,
         )
-        for field, value in (
-            ("kbh_password", description["password"]),
+    )
+    second = store.create_integration(
+        IntegrationSettings(
+            source=KSC,
+            name="Second integration",
+            ksc_address=ksc["url"],
+            ksc_user=ksc["user"],
+            ksc_certificate_path=ksc["cert"],
+            **tigerpaw,
+        )
+    )
+    for integration, password in ((first, hub["password"]), (second, ksc["password"])):
+        field = "kbh_password" if integration.source == KBH else "ksc_password"
+        for name, value in (
+            (field, password),
             ("tigerpaw_soap_password", tp["soap_password"]),
             ("tigerpaw_private_key", tp["private_key"]),
         ):
-            secrets.set(secret_name(integration.id, field), value)
-        ids.append(integration.id)
+            secrets.set(secret_name(integration.id, name), value)
 
-    held = [NewTenant(t.uid, t.name) for t in fleet.tenants[:tenants]]
-    added = store.add_tenants(ids[0], held)
-    for number, tenant in enumerate(added[: tenants // 2], start=1001):
-        store.map_account(tenant.id, number, tenant.name, 5000 + number, "Managed")
+    # The companies as Business Hub lists them; the accounts as the sandbox seeds
+    # them (numbered from 1001 in the order of their names).
+    offered = agent.setup.available_tenants(first.id).tenants
+    added = store.add_tenants(first.id, [NewTenant(t.id, t.name) for t in offered])
+    numbers = dict(zip(seed.tigerpaw_account_names(tenants), count(1001), strict=False))
+    for tenant in added[: tenants // 2]:
+        store.map_account(tenant.id, numbers[tenant.name], tenant.name)
     for index in range(20):
         agent.recent_log.emit(
             logging.LogRecord("agent", logging.INFO, "", 0, f"line {index}", (), None)
         )
-    return agent, [hub, tigerpaw], ids
+    return agent, [first.id, second.id]
 
 
 def measure(agent: Agent, paths: dict[str, str], runs: int) -> list[tuple]:
@@ -134,14 +161,19 @@ def main() -> int:
     no_os_keyring()
 
     with tempfile.TemporaryDirectory() as temp:
-        agent, emulators, ids = build(Path(temp), args.tenants)
+        sandbox = SandboxProcess(Path(temp) / "sandbox", args.tenants, DEVICES)
         try:
+            agent, ids = build(Path(temp), sandbox.start(), args.tenants)
             first, second = ids
             paths = {
                 "dashboard": "/",
                 "integration": f"/integrations/{first}",
                 "map accounts": f"/integrations/{first}/accounts",
-                "add companies": f"/integrations/{second}/add",
+                "map accounts p.5": f"/integrations/{first}/accounts?page=5",
+                "map accounts find": (
+                    f"/integrations/{first}/accounts?q=alpine&unmapped=1"
+                ),
+                "add servers": f"/integrations/{second}/add",
                 "sync settings": f"/integrations/{first}/settings",
                 "edit Tigerpaw": f"/integrations/{first}/tigerpaw",
                 "connect": "/setup/connect",
@@ -150,12 +182,11 @@ def main() -> int:
                 "status API": "/api/status",
             }
             results = measure(agent, paths, args.runs)
-        finally:
-            for emulator in emulators:
-                emulator.stop()
-            kbh.clear_registered_servers()
             assert agent.store is not None
             agent.store.close()
+        finally:
+            sandbox.stop()
+            kbh.clear_registered_servers()
 
     print(f"Page render times with {args.tenants} tenants (target {TARGET_MS:.0f} ms)")
     print(
@@ -166,17 +197,25 @@ def main() -> int:
         mark = "ok" if p95 < TARGET_MS else "SLOW"
         print(f"{name:<16} {cold:9.1f} {median:12.1f} {p95:9.1f} {worst:9.1f}  {mark}")
     print("cold: the first request, which reads Tigerpaw and the console and caches")
-    dashboard = next(p95 for name, _, _, p95, _ in results if name == "dashboard")
     slowest = max(results, key=lambda row: row[3])
-    figures = [
+    headline = Figure(
+        "page",
+        f"every page: slowest warm p95 ({args.tenants})",
+        slowest[3],
+        "ms",
+        f"< {TARGET_MS:.0f} ms",
+        slowest[3] < TARGET_MS,
+    )
+    figures = [headline] + [
         Figure(
             "page",
-            f"dashboard warm p95 ({args.tenants} tenants)",
-            dashboard,
+            f"{name} warm p95",
+            p95,
             "ms",
             f"< {TARGET_MS:.0f} ms",
-            dashboard < TARGET_MS,
+            p95 < TARGET_MS,
         )
+        for name, _, _, p95, _ in results
     ]
     notes = [f"slowest page: {slowest[0]}, warm p95 {slowest[3]:.1f} ms"]
     return report(f"page render ({args.runs} warm runs per page)", figures, notes)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from agent.errors import CertificateNotTrusted, RemoteError, SetupError
-from agent.setup_tenants import agreement_title
+from agent.setup_grid import GridQuery
+from agent.setup_tenants import MappingView, agreement_title
 from agent.store import (
     DEFAULT_INTEGRATION_NAME,
     KBH,
@@ -31,6 +33,8 @@ from agent.web.pages import (
 logger = logging.getLogger(__name__)
 
 CERTIFICATE_FIELD = "certificate"
+#: The longest search the mapping grid takes (a part of a name).
+SEARCH_LIMIT = 200
 
 
 def uploaded_certificate() -> bytes | None:
@@ -314,31 +318,92 @@ def mapping_saved_message(service: Any, integration_id: str) -> str:
     )
 
 
+def grid_query(values: Mapping[str, Any], *, shown: bool = False) -> GridQuery:
+    """The grid's search and page from the address (or, with ``shown``, the rows a
+    posted form showed, from its hidden fields)."""
+    text_key, filter_key = ("shown_q", "shown_unmapped") if shown else ("q", "unmapped")
+    page = str(values.get("page", "") or "")
+    tenant = str(values.get("tenant", "") or "")
+    return GridQuery(
+        text=" ".join(str(values.get(text_key, "") or "").split())[:SEARCH_LIMIT],
+        unmapped_only=bool(values.get(filter_key)),
+        page=int(page) if page.isdigit() else 1,
+        tenant=int(tenant) if tenant.isdigit() and not shown else None,
+    )
+
+
+def grid_address(
+    integration_id: str, query: GridQuery, *, page: int = 1, tenant: int | None = None
+) -> str:
+    """The mapping page's address for a search and a page (or the row to show)."""
+    return url_for(
+        "pages.mapping",
+        integration_id=integration_id,
+        setup=request.args.get("setup") or None,
+        q=query.text or None,
+        unmapped=1 if query.unmapped_only else None,
+        page=page if page > 1 and tenant is None else None,
+        tenant=tenant,
+    )
+
+
+def after_saving(integration_id: str, view: MappingView, changed: int) -> Any:
+    """Where the grid goes once a page is saved: the dashboard (Proceed), the
+    results of a new search, or the next or previous page."""
+    move = request.form.get("go", "done")
+    if move == "done":
+        flash(mapping_saved_message(setup_service(), integration_id))
+        return redirect(url_for("pages.home"))
+    if changed:
+        flash(mapping_saved_message(setup_service(), integration_id))
+
+    shown, wanted = view.grid.query, grid_query(request.form)
+    if (shown.text, shown.unmapped_only) != (wanted.text, wanted.unmapped_only):
+        return redirect(grid_address(integration_id, wanted))
+    anchor = {"next": view.grid.next_anchor, "previous": view.grid.previous_anchor}
+    if anchor.get(move) is not None:
+        # By row, not by number: rows saved under "without an account" leave
+        # that list, and the page numbers after them move up.
+        return redirect(grid_address(integration_id, shown, tenant=anchor[move]))
+    return redirect(grid_address(integration_id, shown, page=view.grid.number))
+
+
 @blueprint.route("/integrations/<integration_id>/accounts", methods=["GET", "POST"])
 def mapping(integration_id: str) -> Any:
-    """Step 4: map each server or company to a Tigerpaw account and agreement."""
+    """Step 4: map each server or company to a Tigerpaw account and agreement, a
+    page of rows at a time."""
     service = setup_service()
+    posting = request.method == "POST"
+    query = (
+        grid_query(request.form, shown=True) if posting else grid_query(request.args)
+    )
     view = service.mapping_view(
-        integration_id, refresh=bool(request.args.get("refresh"))
+        integration_id, refresh=bool(request.args.get("refresh")), query=query
     )
     errors: dict[int, str] = {}
     posted: dict[str, str] = {}
-    if request.method == "POST":
-        ids = [t.id for t in view.tenants]
-        errors = service.save_mappings(
+    if posting:
+        # The rows this page showed are those whose account box was sent (a text
+        # box is always sent, even blank); rows on other pages keep their mapping.
+        ids = [t.id for t in view.tenants if f"account-{t.id}" in request.form]
+        saved = service.save_mapping_rows(
             integration_id, forms.read_mappings(request.form, ids)
         )
-        if not errors:
-            flash(mapping_saved_message(service, integration_id))
-            return redirect(url_for("pages.home"))
+        if not saved.errors:
+            return after_saving(integration_id, view, saved.changed)
+        errors = saved.errors
         posted = forms.shown_values(request.form)
 
     return render_template(
         "setup_mapping.html",
         view=view,
+        grid=view.grid,
         errors=errors,
         posted=posted,
-        is_post=request.method == "POST",
+        is_post=posting,
+        search=posted.get("q", query.text) if posting else query.text,
+        unmapped_only=bool(posted.get("unmapped")) if posting else query.unmapped_only,
+        instant_filter=view.grid.pages == 1 and not view.grid.searched,
         setup=bool(request.args.get("setup")),
         step="accounts",
     ), (400 if errors else 200)

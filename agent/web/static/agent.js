@@ -91,6 +91,48 @@ async function loadAgreements(input) {
   else if (running.length === 1) select.value = running[0].value;
 }
 
+function showCrossReference(input) {
+  // The account list marks the accounts Tigerpaw cannot bill (no external product
+  // cross-reference); the warning beside the box says what to do in Tigerpaw.
+  const form = input.closest("form");
+  const id = `xref-${input.id.replace(/^account-/, "")}`;
+  const number = accountNumber(input.value);
+  const option = input.list && number
+    ? [...input.list.options].find((o) => o.value.endsWith(`(${number})`)) : null;
+  let note = document.getElementById(id);
+  const described = (input.getAttribute("aria-describedby") || "").split(" ")
+    .filter((part) => part && part !== id);
+  if (!option || option.dataset.xref !== "no" || !form || !form.dataset.xrefWarning) {
+    if (note) note.remove();
+    if (described.length) input.setAttribute("aria-describedby", described.join(" "));
+    else input.removeAttribute("aria-describedby");
+    return;
+  }
+  if (!note) {
+    note = document.createElement("p");
+    note.className = "xref";
+    note.id = id;
+    input.closest("td").append(note);
+  }
+  note.textContent = form.dataset.xrefWarning.replace("{account}", option.value);
+  input.setAttribute("aria-describedby", [...described, id].join(" "));
+}
+
+function showLinkedRow() {
+  // A link to one row (the dashboard's "Not mapped") may name a row on another
+  // page of the grid: ask the server for the page that holds it.
+  const match = /^#account-(\d+)$/.exec(window.location.hash);
+  const form = document.querySelector("form[data-xref-warning]");
+  if (!match || !form || document.getElementById(`account-${match[1]}`)) return;
+  const params = new URLSearchParams(window.location.search);
+  if (params.get("tenant") === match[1]) return;
+  params.delete("page");
+  params.delete("q");
+  params.delete("unmapped");
+  params.set("tenant", match[1]);
+  window.location.replace(`${window.location.pathname}?${params}${window.location.hash}`);
+}
+
 function applyToPickedRows(button) {
   // The settings page's "Edit selected": copy the panel's chosen values into every
   // ticked row; "__keep__" leaves a field as it is. Nothing is saved until Save.
@@ -126,7 +168,10 @@ document.addEventListener("change", (event) => {
       box.checked = target.checked;
     });
   }
-  if (target.matches("input[data-agreement]")) loadAgreements(target);
+  if (target.matches("input[data-agreement]")) {
+    loadAgreements(target);
+    showCrossReference(target);
+  }
 });
 
 document.addEventListener("input", (event) => {
@@ -158,4 +203,5 @@ document.addEventListener("click", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   updateShown();
   document.querySelectorAll("[data-filter]").forEach(filterRows);
+  showLinkedRow();
 });
