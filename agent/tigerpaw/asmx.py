@@ -336,6 +336,17 @@ def _account(row: dict[str, Any]) -> Account:
         number=int(number),
         name=str(row.get("AccountName") or ""),
         status=row.get("AccountStatus"),
-        cross_referenced=bool(row.get("CrossReferenced")),
+        cross_referenced=_flag(row.get("CrossReferenced")),
         external_id=row.get("ExternalId"),
     )
+
+
+def _flag(value: Any) -> bool | None:
+    """A true/false element of the account list; None when the answer lacks it, so
+    that an older Tigerpaw without the element is not taken as "not
+    cross-referenced" for every account."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip().casefold() in ("true", "1")
+    return bool(value)

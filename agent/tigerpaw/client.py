@@ -179,7 +179,9 @@ class TigerpawClient:
             rep_name=rep_name,
             database_version=self._database_version(),
             account_count=len(accounts),
-            not_cross_referenced=tuple(a for a in accounts if not a.cross_referenced),
+            not_cross_referenced=tuple(
+                a for a in accounts if a.cross_referenced is False
+            ),
         )
 
     def check_rights(self) -> list[str]:
