@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import gc
 import logging
 import os
 import secrets
@@ -83,6 +84,9 @@ class Agent:
             self._start_sandbox()
         self._start_sync(self.store, self.secrets)
         self._start_page(settings)
+        # What was built while starting lives as long as the agent: keep it out of
+        # the garbage collector's full passes, which otherwise walk it on every page.
+        gc.freeze()
 
     def _start_config(self) -> Settings:
         settings = self.config.load()
