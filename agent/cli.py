@@ -165,10 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status",
         help="show what the running agent reports",
-        description="Print the running agent's status as JSON; exit code 1 when no "
-        "agent runs with this data folder.",
+        description="Print the running agent's status: its page, the sync, and each "
+        "integration and server or company with its last sync, what was written and "
+        "any error. Exit code 0 when the agent answered, 1 when no agent runs with "
+        "this data folder or it did not answer.",
     )
     add_common_options(status, top=False)
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="print the status API's JSON instead, for scripts",
+    )
     return parser
 
 
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return check_config((args.path or config_path).resolve())
     if args.command == "status":
-        return show_status(data_dir)
+        return show_status(data_dir, as_json=args.json)
     if args.command == "sync-once":
         return run_sync_once_command(args, config_path, data_dir)
     return run_agent(args, config_path, data_dir)
@@ -314,19 +321,39 @@ def run_sandbox(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-def show_status(data_dir: Path) -> int:
-    """Print what the running agent reports; 1 when none runs."""
+def show_status(data_dir: Path, *, as_json: bool = False) -> int:
+    """Print what the running agent reports, in words or as JSON; 1 when none runs
+    or it does not answer."""
     running = running_agent(data_dir)
     if running is None:
-        print(f"No agent is running with the data folder {data_dir}")
+        print(
+            f"No agent is running with the data folder {data_dir}: start it with "
+            "integration-agent (give the same --data-dir if you chose one)."
+        )
         return 1
-    reply = requests.get(
-        running["url"].split("/?")[0] + "/api/status",
-        headers={"Authorization": f"Bearer {running['token']}"},
-        timeout=5,
-    )
-    print(json.dumps(reply.json(), indent=2))
-    return 0 if reply.ok else 1
+
+    base = running["url"].split("/?")[0]
+    try:
+        reply = requests.get(
+            base + "/api/status",
+            headers={"Authorization": f"Bearer {running['token']}"},
+            timeout=10,
+        )
+        status = reply.json()
+    except (requests.RequestException, ValueError) as err:
+        print(f"The agent at {base} did not answer: {err}. Try again.")
+        return 1
+    if not reply.ok:
+        print(f"The agent refused the status request: {status.get('error', '')}")
+        return 1
+
+    if as_json:
+        print(json.dumps(status, indent=2))
+    else:
+        from agent.web.dashboard import status_text
+
+        print(status_text(status, url=running["url"], pid=running.get("pid")))
+    return 0
 
 
 def running_agent(data_dir: Path) -> dict[str, Any] | None:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent.store import FAILED, HistoryEntry, Integration, Store, Tenant
 from agent.store.records import TENANT_LABELS
+from agent.sync.timing import iso
+from agent.web.pages import counted, local_time, plural
 
 if TYPE_CHECKING:
     from agent.app import Agent
@@ -19,8 +21,49 @@ logger = logging.getLogger(__name__)
 #: How many recent history rows feed the "what it wrote" column.
 HISTORY_WINDOW = 5000
 
-#: History targets and actions in words.
-TARGET_WORDS = {"charge": "charge", "service_order": "service order", "note": "note"}
+#: What a kept change did, by the start of its target and its action (None: any),
+#: as (one, many) words, in the order the dashboard lists them.
+WRITE_KINDS: tuple[tuple[str, str | None, tuple[str, str]], ...] = (
+    ("service order", "created", ("service order opened", "service orders opened")),
+    (
+        "service order",
+        "note added",
+        ("note added to an order", "notes added to orders"),
+    ),
+    ("service order", "closed", ("service order closed", "service orders closed")),
+    ("service order", None, ("service order changed", "service orders changed")),
+    ("note", None, ("note added to an order", "notes added to orders")),
+    ("agreement", None, ("charge set", "charges set")),
+    ("charge", None, ("charge set", "charges set")),
+    ("account", None, ("account field set", "account fields set")),
+)
+OTHER_WRITE = ("other change", "other changes")
+#: Fields the agent makes once in Tigerpaw ("accounts custom field Kaspersky/...").
+CUSTOM_FIELD = ("custom field created", "custom fields created")
+
+#: The sync's states as people read them.
+SYNC_STATE_WORDS = {
+    "idle": "idle, waiting for the next run",
+    "running": "running now",
+    "paused": "paused: scheduled runs wait until you press Resume",
+    "failing": "failing: see the errors below",
+}
+
+
+def write_kind(target: str, action: str) -> tuple[str, str]:
+    """What a kept change did, in words (one, many): "service order opened"."""
+    words = target.replace("_", " ").casefold()
+    if " custom field " in words:
+        return CUSTOM_FIELD
+    for start, wanted, kind in WRITE_KINDS:
+        if words.startswith(start) and wanted in (None, action):
+            return kind
+    return OTHER_WRITE
+
+
+def sync_state_words(state: str | None) -> str:
+    """The sync's state in words, or the state itself when it is a new one."""
+    return SYNC_STATE_WORDS.get(state or "idle", str(state))
 
 
 @dataclass
@@ -86,19 +129,26 @@ def _writes_by_tenant(
 ) -> dict[int, tuple[str, dt.datetime | None]]:
     """Per tenant: the writes of its latest day of activity, in words, and when."""
     latest: dict[int, dt.datetime] = {}
-    counts: dict[int, Counter[str]] = {}
+    counts: dict[int, Counter[tuple[str, str]]] = {}
     for entry in entries:
         if entry.tenant_id is None:
             continue
         newest = latest.setdefault(entry.tenant_id, entry.at)
         if newest - entry.at > dt.timedelta(days=1):
             continue
-        target = TARGET_WORDS.get(entry.target, entry.target.replace("_", " "))
-        counts.setdefault(entry.tenant_id, Counter())[f"{target} {entry.action}"] += 1
+        counts.setdefault(entry.tenant_id, Counter())[
+            write_kind(entry.target, entry.action)
+        ] += 1
 
+    order = [kind for _, _, kind in WRITE_KINDS] + [CUSTOM_FIELD, OTHER_WRITE]
     return {
         tenant_id: (
-            ", ".join(f"{n} {what}" for what, n in sorted(counter.items())),
+            ", ".join(
+                f"{n} {one if n == 1 else many}"
+                for (one, many), n in sorted(
+                    counter.items(), key=lambda item: order.index(item[0])
+                )
+            ),
             latest[tenant_id],
         )
         for tenant_id, counter in counts.items()
@@ -112,6 +162,133 @@ def sync_controls(agent: Agent, status: dict[str, Any]) -> dict[str, Any]:
     return {
         "available": scheduler is not None,
         "state": state.get("state", "idle"),
+        "state_words": sync_state_words(state.get("state")),
         "last_run": state.get("last_run"),
         "next_run": state.get("next_run"),
     }
+
+
+def add_dashboard_facts(
+    status: dict[str, Any], rows: list[IntegrationRow]
+) -> dict[str, Any]:
+    """The status reply with what the dashboard adds: per integration the writes
+    waiting for a retry, per tenant what the agent last wrote and when."""
+    by_id = {row.integration.id: row for row in rows}
+    for integration in status.get("integrations", []):
+        row = by_id.get(integration["id"])
+        if row is None:
+            continue
+        integration["waiting"] = {
+            "count": row.waiting,
+            "error": row.waiting_error or None,
+            "next_try": iso(row.next_try),
+        }
+        written = {item.tenant.id: item for item in row.tenants}
+        for tenant in integration["tenants"]:
+            item = written.get(tenant["id"])
+            tenant["wrote"] = item.wrote if item else ""
+            tenant["last_write"] = iso(item.last_write_at) if item else None
+    return status
+
+
+# The same facts as text, for ``integration-agent status``.
+
+SOURCE_NAMES = {"ksc": "Kaspersky Security Center", "kbh": "Kaspersky Business Hub"}
+
+
+def status_text(status: dict[str, Any], *, url: str, pid: int | None) -> str:
+    """What the running agent reports, as lines a person reads in a terminal."""
+    sync = status.get("sync") or {}
+    running = f" (process {pid})" if pid else ""
+    lines = [
+        f"Tigerpaw integration agent {status.get('version', '')} is running{running}.",
+        f"Page: {url}",
+    ]
+    lines += _config_lines(status.get("config") or {})
+    if (status.get("secrets") or {}).get("fallback"):
+        lines.append(
+            "Passwords and keys: no system keyring works here, so they are kept in "
+            "a file only this user can read."
+        )
+    lines.append("Sync: " + _run_words(sync, sync_state_words(sync.get("state"))))
+
+    runs = {item["id"]: item for item in sync.get("integrations", [])}
+    integrations = status.get("integrations") or []
+    if not integrations:
+        lines += ["", "No integration is set up yet: open the page to set one up."]
+    for integration in integrations:
+        run = runs.get(integration["id"], {})
+        label = TENANT_LABELS.get(integration.get("source", ""), "tenant")
+        tenants = integration.get("tenants") or []
+        mapped = sum(1 for t in tenants if t.get("account"))
+        source = SOURCE_NAMES.get(integration.get("source", ""), "")
+        lines += [
+            "",
+            f"{integration['name']} ({source}): {plural(len(tenants), label)}, "
+            f"{mapped} mapped",
+            "  Sync: " + _run_words(run, sync_state_words(run.get("state"))),
+        ]
+        if run.get("error"):
+            lines.append(f"  Error: {counted(run['error'])}")
+        waiting = integration.get("waiting") or {}
+        if waiting.get("count"):
+            lines.append(
+                f"  {plural(waiting['count'], 'write')} to Tigerpaw waiting to be "
+                f"sent (next try {local_time(waiting.get('next_try'))}, or press "
+                f"Sync now on the page): {counted(waiting.get('error')) or 'no reason'}"
+            )
+        states = {t["id"]: t for t in run.get("tenants", [])}
+        for tenant in tenants:
+            lines += _tenant_lines(tenant, states.get(tenant["id"], {}))
+    return "\n".join(lines)
+
+
+def _config_lines(config: dict[str, Any]) -> list[str]:
+    """The config file, and what to fix in it when it is broken."""
+    lines = [f"Config: {config.get('path', '')}"]
+    error = config.get("error")
+    if not config.get("ok", True) and error:
+        lines.append(
+            f"  Problem: {error.get('message')}. The agent keeps the last good "
+            "settings until the file is fixed."
+        )
+    return lines
+
+
+def _run_words(run: dict[str, Any], state: str) -> str:
+    """A sync's state with its last and next run."""
+    words = [state]
+    if run.get("last_run"):
+        words.append(f"last run {local_time(run['last_run'])}")
+    if run.get("next_run"):
+        words.append(f"next run {local_time(run['next_run'])}")
+    if run.get("next_license_run"):
+        words.append(f"next billing run {local_time(run['next_license_run'])}")
+    return "; ".join(words)
+
+
+def _tenant_lines(tenant: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """One tenant: its account, last sync, what was written and what is wrong."""
+    account = tenant.get("account")
+    if account:
+        where = f"Tigerpaw account {account['name']} ({account['number']})"
+    else:
+        where = "not mapped: map it to a Tigerpaw account on the page (Map accounts)"
+    synced = local_time(tenant.get("last_sync")) or "never"
+    lines = [f"  {tenant['name']}: {where}", f"    Last sync {synced}"]
+    if tenant.get("wrote"):
+        lines[-1] += f"; wrote {tenant['wrote']}"
+    if run.get("state") == "waiting_approval":
+        lines.append(
+            "    Billing waits for your approval: approve it on the page's Billing "
+            "preview."
+        )
+    error = tenant.get("error") or run.get("error")
+    if error:
+        lines.append(f"    Error: {counted(error)}")
+        if run.get("state") == "failing":
+            lines.append(
+                "    The agent tries again on each run; once the cause is fixed, "
+                "press Sync now on the page to try at once."
+            )
+    return lines

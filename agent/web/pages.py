@@ -1,8 +1,11 @@
-"""What every view module shares: the blueprint, the agent, its setup service."""
+"""What every view module shares: the blueprint, the agent, its setup service, and
+the filters that put times and counts in words on every page."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Blueprint, current_app, session
@@ -75,3 +78,90 @@ def error_report(error: AgentError) -> dict[str, Any]:
     """An error as the page shows it: its words and which system failed."""
     system = error.system if isinstance(error, RemoteError) else ""
     return {"message": str(error), "system": system, "kind": type(error).__name__}
+
+
+# Words for times and counts, as template filters and for the command line.
+
+#: Month names as people read them, whatever the computer's locale.
+MONTHS = tuple("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
+
+#: Nouns the agent counts in its texts, singular to plural (the billing
+#: categories' names among them).
+COUNTED_NOUNS = {
+    "device": "devices",
+    "server": "servers",
+    "workstation": "workstations",
+    "other device": "other devices",
+    "mailbox": "mailboxes",
+    "account": "accounts",
+    "tenant": "tenants",
+    "write": "writes",
+    "company": "companies",
+    "virtual server": "virtual servers",
+    "service order": "service orders",
+}
+_SINGULAR_OF = {many: one for one, many in COUNTED_NOUNS.items()}
+_NOUN_FORMS = sorted(
+    [*COUNTED_NOUNS, *_SINGULAR_OF, *(f"{one}(s)" for one in COUNTED_NOUNS)],
+    key=len,
+    reverse=True,
+)
+_COUNTED = re.compile(
+    r"\b(\d+) (" + "|".join(re.escape(form) for form in _NOUN_FORMS) + r")(?!\w)"
+)
+
+
+@blueprint.app_template_filter("local_time")
+def local_time(value: dt.datetime | str | None, seconds: bool = False) -> str:
+    """A time in this computer's zone, saying which: "4 Dec 2026 18:40 UTC+01:00".
+
+    Accepts aware times, ISO 8601 text (as the status API gives it) and the log's
+    "2026-12-04 18:40:23,402"; a time without a zone is taken as local already.
+    Text that is no time is returned as it is, so a page never fails on it.
+    """
+    if value is None or value == "":
+        return ""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+
+    local = cast(dt.datetime, moment).astimezone()
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    date = f"{local.day} {MONTHS[local.month - 1]} {local.year}"
+    return f"{date} {clock} {zone_name(local)}"
+
+
+def zone_name(moment: dt.datetime) -> str:
+    """The offset of an aware time from UTC, as "UTC+01:00" (or "UTC")."""
+    offset = moment.utcoffset() or dt.timedelta(0)
+    if not offset:
+        return "UTC"
+    sign = "+" if offset > dt.timedelta(0) else "-"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@blueprint.app_template_filter("plural")
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """A count with its noun in the right number: "1 server", "2 servers"."""
+    if count == 1:
+        return f"{count} {singular}"
+    return f"{count} {many or COUNTED_NOUNS.get(singular, singular + 's')}"
+
+
+@blueprint.app_template_filter("counted")
+def counted(text: str | None) -> str:
+    """Text from other parts of the agent with each count agreeing with its noun:
+    "1 servers" and "1 device(s)" read "1 server" and "1 device"."""
+    if not text:
+        return ""
+
+    def agree(match: re.Match[str]) -> str:
+        number, noun = int(match.group(1)), match.group(2)
+        singular = _SINGULAR_OF.get(noun, noun.removesuffix("(s)"))
+        return plural(number, singular)
+
+    return _COUNTED.sub(agree, text)

@@ -18,6 +18,8 @@ from werkzeug.wrappers import Response
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+#: Paths any local browser may read without the token: the icon holds nothing private.
+PUBLIC_PATHS = frozenset({"/favicon.ico"})
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -84,6 +86,8 @@ def install(app: Flask, launch_token: str, port: int = 0) -> None:
         if request.method not in SAFE_METHODS and not origin_is_ours(request, port):
             abort(403, "Requests from other sites are refused.")
 
+        if request.path in PUBLIC_PATHS and request.method in SAFE_METHODS:
+            return None
         if tokens_match(bearer_token(request), launch_token):
             return None
         if tokens_match(request.args.get("token"), launch_token):

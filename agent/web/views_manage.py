@@ -16,6 +16,7 @@ from agent.web.pages import (
     current_agent,
     draft_id,
     error_report,
+    plural,
     remember_draft,
     setup_service,
     tigerpaw_error_field,
@@ -122,9 +123,9 @@ def delete_integration(integration_id: str) -> Any:
             "confirm.html",
             title=f"Remove the integration {integration.name}?",
             lines=[
-                f"The agent stops syncing its {count} "
-                f"{TENANT_LABELS[integration.source]}(s) and forgets its settings, "
-                "passwords and keys.",
+                f"The agent stops syncing its "
+                f"{plural(count, TENANT_LABELS[integration.source])} and forgets "
+                "its settings, passwords and keys.",
                 "Nothing is deleted in Tigerpaw (accounts, agreements, charges and "
                 "service orders stay) or in Kaspersky.",
             ],

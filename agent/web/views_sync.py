@@ -7,9 +7,8 @@ from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
-from agent.errors import SetupError
 from agent.sync.preview import approve_billing, billing_preview
-from agent.web.pages import blueprint, current_agent, setup_service
+from agent.web.pages import blueprint, current_agent, plural, setup_service
 
 logger = logging.getLogger(__name__)
 
@@ -65,21 +64,30 @@ def billing_page(integration_id: str) -> Any:
     agent = current_agent()
     service = setup_service()
     integration = service.integration(integration_id)
+    problem = ""
 
     if request.method == "POST":
         wanted = {int(t) for t in request.form.getlist("approve") if t.isdigit()}
         held = {t.id for t in service.store.list_tenants(integration_id) if t.mapping}
-        if not wanted:
-            raise SetupError(
-                "Tick the accounts whose charges you approve", field="approve"
-            )
-        for tenant_id in sorted(wanted & held):
+        chosen = sorted(wanted & held)
+        for tenant_id in chosen:
             approve_billing(service.store, tenant_id)
-        flash(
-            f"Approved the billing of {len(wanted & held)} account(s): the next "
-            "billing run writes their charges."
+        if chosen:
+            their = "its" if len(chosen) == 1 else "their"
+            flash(
+                f"Approved the billing of {plural(len(chosen), 'account')}: the next "
+                f"billing run writes {their} charges."
+            )
+            return redirect(
+                url_for("pages.billing_page", integration_id=integration_id)
+            )
+        problem = (
+            "The accounts you ticked are no longer mapped here: tick the accounts "
+            "below again, then press Approve the ticked accounts."
+            if wanted
+            else "Tick at least one account whose charges you approve, then press "
+            "Approve the ticked accounts."
         )
-        return redirect(url_for("pages.billing_page", integration_id=integration_id))
 
     previews = billing_preview(
         service.store,
@@ -87,4 +95,6 @@ def billing_page(integration_id: str) -> Any:
         lambda: agent.config.settings,
         integration_id,
     )
-    return render_template("billing.html", integration=integration, previews=previews)
+    return render_template(
+        "billing.html", integration=integration, previews=previews, problem=problem
+    ), (400 if problem else 200)

@@ -1,0 +1,161 @@
+"""``integration-agent status`` in words: the agent, its page, the sync, and each
+integration and tenant with its last sync, what was written, errors and advice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli import build_parser, main
+from agent.web.dashboard import status_text
+
+URL = "http://127.0.0.1:47800/?token=abc"
+
+
+@pytest.fixture(autouse=True)
+def berlin_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times print in a zone one hour east of UTC in December."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def status(**changes: Any) -> dict[str, Any]:
+    """A status reply as the API gives it: one Business Hub integration with a
+    synced company, a failing one and one not mapped yet."""
+    reply: dict[str, Any] = {
+        "version": "0.1.0",
+        "config": {"path": "/opt/IntegrationUI.exe.config", "ok": True, "error": None},
+        "secrets": {"fallback": False},
+        "sync": {
+            "state": "failing",
+            "last_run": "2026-12-04T17:40:00+00:00",
+            "next_run": "2026-12-04T17:45:00+00:00",
+            "integrations": [
+                {
+                    "id": "i-1",
+                    "state": "failing",
+                    "last_run": "2026-12-04T17:40:00+00:00",
+                    "next_run": "2026-12-04T17:45:00+00:00",
+                    "next_license_run": "2026-12-05T01:00:00+00:00",
+                    "error": None,
+                    "tenants": [
+                        {"id": 1, "state": "waiting_approval", "error": None},
+                        {"id": 2, "state": "failing", "error": "Tigerpaw is down"},
+                    ],
+                }
+            ],
+        },
+        "integrations": [
+            {
+                "id": "i-1",
+                "name": "Dental clients",
+                "source": "kbh",
+                "waiting": {
+                    "count": 1,
+                    "error": "Service order 20001 is locked",
+                    "next_try": "2026-12-04T17:50:00+00:00",
+                },
+                "tenants": [
+                    {
+                        "id": 1,
+                        "name": "Alpine Dental",
+                        "account": {"number": 1001, "name": "Alpine Dental"},
+                        "last_sync": "2026-12-04T17:40:12.345678+00:00",
+                        "error": None,
+                        "wrote": "2 service orders opened, 1 charge set",
+                    },
+                    {
+                        "id": 2,
+                        "name": "Blue Yonder",
+                        "account": {"number": 1002, "name": "Blue Yonder Dental"},
+                        "last_sync": None,
+                        "error": "Tigerpaw refused the REST keys: check them",
+                        "wrote": "",
+                    },
+                    {"id": 3, "name": "Contoso", "account": None, "last_sync": None},
+                ],
+            }
+        ],
+    }
+    reply.update(changes)
+    return reply
+
+
+def test_the_summary_names_the_agent_page_and_sync_in_local_time() -> None:
+    lines = status_text(status(), url=URL, pid=4321).splitlines()
+
+    assert lines[0] == "Tigerpaw integration agent 0.1.0 is running (process 4321)."
+    assert lines[1] == f"Page: {URL}"
+    assert lines[2] == "Config: /opt/IntegrationUI.exe.config"
+    assert lines[3] == (
+        "Sync: failing: see the errors below; last run 4 Dec 2026 18:40 UTC+01:00; "
+        "next run 4 Dec 2026 18:45 UTC+01:00"
+    )
+
+
+def test_each_tenant_has_its_sync_writes_errors_and_advice() -> None:
+    text = status_text(status(), url=URL, pid=None)
+
+    assert "Dental clients (Kaspersky Business Hub): 3 companies, 2 mapped" in text
+    assert "next billing run 5 Dec 2026 02:00 UTC+01:00" in text
+    assert (
+        "  1 write to Tigerpaw waiting to be sent (next try 4 Dec 2026 18:50 "
+        "UTC+01:00, or press Sync now on the page): Service order 20001 is locked"
+    ) in text
+    assert (
+        "  Alpine Dental: Tigerpaw account Alpine Dental (1001)\n"
+        "    Last sync 4 Dec 2026 18:40 UTC+01:00; wrote 2 service orders opened, "
+        "1 charge set\n"
+        "    Billing waits for your approval: approve it on the page's Billing "
+        "preview.\n"
+    ) in text
+    assert (
+        "  Blue Yonder: Tigerpaw account Blue Yonder Dental (1002)\n"
+        "    Last sync never\n"
+        "    Error: Tigerpaw refused the REST keys: check them\n"
+        "    The agent tries again on each run; once the cause is fixed, press "
+        "Sync now on the page to try at once."
+    ) in text
+    assert "  Contoso: not mapped: map it to a Tigerpaw account on the page" in text
+    assert "T17:" not in text and ".345678" not in text
+
+
+def test_config_problem_and_no_keyring_are_said_with_what_happens() -> None:
+    broken = {
+        "path": "/opt/IntegrationUI.exe.config",
+        "ok": False,
+        "error": {"message": "line 4: LogLevel 'Infoo' is not a level", "line": 4},
+    }
+    text = status_text(
+        status(config=broken, secrets={"fallback": True}, integrations=[]),
+        url=URL,
+        pid=1,
+    )
+
+    assert (
+        "  Problem: line 4: LogLevel 'Infoo' is not a level. The agent keeps the "
+        "last good settings until the file is fixed."
+    ) in text
+    assert "no system keyring works here" in text
+    assert text.endswith("No integration is set up yet: open the page to set one up.")
+
+
+def test_status_takes_json_for_scripts() -> None:
+    assert build_parser().parse_args(["status", "--json"]).json is True
+    assert build_parser().parse_args(["status"]).json is False
+
+
+def test_no_running_agent_is_exit_code_1_with_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data-dir", str(tmp_path), "status"]) == 1
+    out = capsys.readouterr().out
+    assert f"No agent is running with the data folder {tmp_path}" in out
+    assert "start it with integration-agent" in out
