@@ -10,7 +10,7 @@ from typing import Any
 from flask import render_template, request
 
 from agent.store import HistoryEntry
-from agent.web.pages import blueprint, setup_service
+from agent.web.pages import blueprint, local_time, setup_service
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def history_row(entry: HistoryEntry) -> HistoryRow:
         account = f"{account} ({number})" if account else number
     return HistoryRow(
         id=entry.id,
-        at=entry.at.astimezone().strftime("%d %b %Y %H:%M:%S %Z"),
+        at=local_time(entry.at, seconds=True),
         integration=entry.integration_name or entry.integration_id,
         account=account,
         target=entry.target,
