@@ -51,6 +51,15 @@ def vserver_groups(number: int) -> tuple[int, int, int]:
     return base, base + 1, base + 2
 
 
+def host_group(number: int, groups: list[str], group: str) -> int:
+    """The id of a group of virtual server N that holds hosts: "" is the
+    managed-devices group, another name a group below it (the n-th one made there
+    is 100000 + 1000 N + n)."""
+    if not group:
+        return vserver_groups(number)[1]
+    return 100_000 + 1000 * number + groups.index(group) + 1
+
+
 # Host status (KLHST_WKS_STATUS bits are documented).
 
 STATUS_VISIBLE = 0x1
@@ -99,13 +108,17 @@ NAGENT_VERSION = "15.1.0.20748"
 # License keys.
 
 #: KLLIC_KEY_TYPE values (documented): 1 commercial, 3 trial, 6 subscription. The
-#: seed's "suspended" commercial key is shown as a paused subscription (modelled).
+#: seed's "suspended" and "cancelled" commercial keys are shown as subscriptions,
+#: paused and hard-cancelled (modelled).
 KEY_TYPE_COMMERCIAL = 1
 KEY_TYPE_TRIAL = 3
 KEY_TYPE_SUBSCRIPTION = 6
-#: KLLIC_SUBSCRINFO_ENDDATETYPE and KLLIC_SUBSCRINFO_STATE values (documented).
-SUBSCRIPTION_END_NONE, SUBSCRIPTION_END_PAUSED = 0, 3
+#: KLLIC_SUBSCRINFO_ENDDATETYPE and KLLIC_SUBSCRINFO_STATE values (documented). A
+#: cancelled key is shown as a hard-cancelled subscription with a limited end date
+#: (modelled: a commercial key has no cancelled state of its own).
+SUBSCRIPTION_END_NONE, SUBSCRIPTION_END_LIMITED, SUBSCRIPTION_END_PAUSED = 0, 2, 3
 SUBSCRIPTION_ACTIVE, SUBSCRIPTION_PAUSED = 0, 1
+SUBSCRIPTION_SOFT_CANCELLED, SUBSCRIPTION_HARD_CANCELLED = 2, 3
 LICENSE_PERIOD_DAYS = 365
 #: KLLIC_PROD_SUITE_ID and KLLIC_MAJ_VER per KLLIC_APP_ID (modelled).
 PRODUCT_SUITES = {1103: (1501, "11"), 1949: (1610, "11"), 2301: (1900, "1")}

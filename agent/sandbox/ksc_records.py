@@ -120,6 +120,16 @@ def _domain(tenant: seed.Tenant) -> str:
     return "".join(ch for ch in tenant.name.upper() if ch.isalnum())[:15]
 
 
+def group_id(tenant: seed.Tenant, device: seed.Device) -> int:
+    """KLHST_WKS_GROUPID: the administration group that holds the device."""
+    return const.host_group(tenant.number, tenant.groups, device.group)
+
+
+def _group_name(device: seed.Device | None) -> str:
+    """The name of the administration group that holds the device."""
+    return device.group if device is not None and device.group else const.GROUP_NAME
+
+
 def _mask_bit(bit: int) -> Getter:
     """A getter of one search-only KLHST_WKS_STATUS_MASK_<n> bit."""
     return lambda ref: bool(status_mask(ref.device) & (1 << bit))
@@ -128,7 +138,7 @@ def _mask_bit(bit: int) -> Getter:
 HOST_ATTRIBUTES: dict[str, Getter] = {
     "KLHST_WKS_HOSTNAME": lambda ref: ref.device.id,
     "KLHST_WKS_DN": lambda ref: ref.device.name,
-    "KLHST_WKS_GROUPID": lambda ref: const.vserver_groups(ref.tenant.number)[1],
+    "KLHST_WKS_GROUPID": lambda ref: group_id(ref.tenant, ref.device),
     "KLHST_WKS_WINHOSTNAME": lambda ref: ref.device.name.upper(),
     "KLHST_WKS_WINDOMAIN": lambda ref: _domain(ref.tenant),
     "KLHST_WKS_DNSNAME": lambda ref: ref.device.name.lower(),
@@ -169,10 +179,10 @@ DEFAULT_HOST_FIELDS = ("KLHST_WKS_HOSTNAME", "KLHST_WKS_DN")
 
 
 def key_type(lic: seed.License) -> int:
-    """KLLIC_KEY_TYPE: trial, commercial, or a (paused) subscription."""
+    """KLLIC_KEY_TYPE: trial, commercial, or a (paused or cancelled) subscription."""
     if lic.kind == "trial":
         return const.KEY_TYPE_TRIAL
-    if lic.state == "suspended":
+    if lic.state in (seed.SUSPENDED, seed.CANCELLED):
         return const.KEY_TYPE_SUBSCRIPTION
     return const.KEY_TYPE_COMMERCIAL
 
@@ -180,6 +190,25 @@ def key_type(lic: seed.License) -> int:
 def _subscription(lic: seed.License) -> bool:
     """Whether the key shows as a subscription."""
     return key_type(lic) == const.KEY_TYPE_SUBSCRIPTION
+
+
+def _end_type(lic: seed.License) -> int:
+    """KLLIC_SUBSCRINFO_ENDDATETYPE: paused, limited (cancelled) or not a
+    subscription."""
+    if not _subscription(lic):
+        return const.SUBSCRIPTION_END_NONE
+    if lic.state == seed.CANCELLED:
+        return const.SUBSCRIPTION_END_LIMITED
+    return const.SUBSCRIPTION_END_PAUSED
+
+
+def _subscription_state(lic: seed.License) -> int | None:
+    """KLLIC_SUBSCRINFO_STATE: hard-cancelled or paused; None for other keys."""
+    if not _subscription(lic):
+        return None
+    if lic.state == seed.CANCELLED:
+        return const.SUBSCRIPTION_HARD_CANCELLED
+    return const.SUBSCRIPTION_PAUSED
 
 
 def hosts_using(ref: KeyRef) -> int:
@@ -218,22 +247,16 @@ KEY_ATTRIBUTES: dict[str, Getter] = {
     "KLLIC_SUBSCRINFO_ENDDATE": lambda ref: (
         ref.license.expires if _subscription(ref.license) else None
     ),
-    "KLLIC_SUBSCRINFO_ENDDATETYPE": lambda ref: (
-        const.SUBSCRIPTION_END_PAUSED
-        if _subscription(ref.license)
-        else const.SUBSCRIPTION_END_NONE
-    ),
-    "KLLIC_SUBSCRINFO_STATE": lambda ref: (
-        const.SUBSCRIPTION_PAUSED if _subscription(ref.license) else None
-    ),
+    "KLLIC_SUBSCRINFO_ENDDATETYPE": lambda ref: _end_type(ref.license),
+    "KLLIC_SUBSCRINFO_STATE": lambda ref: _subscription_state(ref.license),
     "KLLIC_SUBSCRINFO_GRACETERM": lambda ref: 0,
 }
 
 KEY_HOST_ATTRIBUTES: dict[str, Getter] = {
     "KLLICSRV_HOSTNAME": lambda ref: ref.device.id,
     "KLLICSRV_HOSTDN": lambda ref: ref.device.name,
-    "KLLICSRV_HOST_GRPID": lambda ref: str(const.vserver_groups(ref.tenant.number)[1]),
-    "KLLICSRV_HOST_GRPNAME": lambda ref: const.GROUP_NAME,
+    "KLLICSRV_HOST_GRPID": lambda ref: str(group_id(ref.tenant, ref.device)),
+    "KLLICSRV_HOST_GRPNAME": lambda ref: _group_name(ref.device),
     "KLLICSRV_HOST_CURRENT": lambda ref: True,
     "KLLICSRV_EXPIRATION_TIME": lambda ref: ref.license.expires,
     "KLLICSRV_INSTALL_TIME": lambda ref: (
@@ -257,6 +280,14 @@ def _event_product(ref: EventRef, index: int) -> str:
     """A product name, version or display version for an event."""
     device = _event_device(ref)
     return const.PRODUCTS[device.kind if device else seed.WORKSTATION][index]
+
+
+def _event_group(ref: EventRef) -> int:
+    """The group of the event's device now (managed devices when it is gone)."""
+    device = _event_device(ref)
+    if device is None:
+        return const.vserver_groups(ref.tenant.number)[1]
+    return group_id(ref.tenant, device)
 
 
 def _event_description(ref: EventRef) -> str:
@@ -286,8 +317,8 @@ EVENT_ATTRIBUTES: dict[str, Getter] = {
     "hostname": lambda ref: ref.event.device_id,
     "hostdn": lambda ref: ref.event.device_name,
     "domain_name": lambda ref: _domain(ref.tenant),
-    "group_id": lambda ref: const.vserver_groups(ref.tenant.number)[1],
-    "group_name": lambda ref: const.GROUP_NAME,
+    "group_id": lambda ref: _event_group(ref),
+    "group_name": lambda ref: _group_name(_event_device(ref)),
     "product_name": lambda ref: _event_product(ref, 0),
     "product_version": lambda ref: _event_product(ref, 1),
     "product_displ_version": lambda ref: _event_product(ref, 2),
@@ -329,7 +360,7 @@ def vserver_statistic(tenant: seed.Tenant) -> dict[str, Any]:
         versions[version] = versions.get(version, 0) + 1
     return {
         "KLVSRV_HOSTS": len(tenant.devices),
-        "KLVSRV_GROUPS": 1,
+        "KLVSRV_GROUPS": 1 + len(tenant.groups),
         "KLVSRV_USERS": 1,
         "KLVSRV_CREATED": tenant.created,
         "KLVSRV_LICENSES": [

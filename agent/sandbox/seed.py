@@ -2,7 +2,8 @@
 
 The same ``seed`` always gives the same companies, devices, keys and events (times are
 relative to the moment of seeding); Business Hub's Office 365 companies also start with
-an unprotected mailbox (see :mod:`agent.sandbox.office365`). The KSC emulator shows a
+an unprotected mailbox (see :mod:`agent.sandbox.office365`), and some companies hold a
+cancelled subscription (see :func:`make_fleet`). The KSC emulator shows a
 :class:`Fleet` as virtual servers, the Business Hub emulator as companies; the
 Tigerpaw emulator opens an account for every company name of
 :func:`tigerpaw_account_names`. ``POST /_sandbox/events`` changes a fleet through
@@ -78,6 +79,10 @@ CRITICAL_PROBLEMS = frozenset({NOT_PROTECTED, THREATS_NOT_CURED})
 
 WORKSTATION, SERVER, MOBILE = "workstation", "server", "mobile"
 
+#: The states of a key or subscription; only active ones bill.
+ACTIVE, EXPIRED, SUSPENDED, CANCELLED = "active", "expired", "suspended", "cancelled"
+LICENSE_STATES = (ACTIVE, EXPIRED, SUSPENDED, CANCELLED)
+
 ENDPOINT_PRODUCT = "Kaspersky Endpoint Security for Business Select"
 SERVER_PRODUCT = "Kaspersky Security for Windows Server"
 OFFICE365_PRODUCT = "Kaspersky Security for Microsoft Office 365"
@@ -134,6 +139,9 @@ class Device:
     virus_count: int = 0
     uncured_count: int = 0
     bases_time: dt.datetime | None = None
+    #: KSC: the administration group below the virtual server's managed-devices
+    #: group that holds the device ("" for that group itself).
+    group: str = ""
 
     @property
     def status(self) -> str:
@@ -150,7 +158,7 @@ class License:
     serial: str
     product: str
     kind: str  # commercial or trial
-    state: str  # active, expired or suspended
+    state: str  # one of LICENSE_STATES
     seats: int
     expires: dt.datetime
     app_id: int
@@ -195,6 +203,8 @@ class Tenant:
     workspaces: list[str]
     created: dt.datetime
     office365_problems: list[Office365Problem] = field(default_factory=list)
+    #: KSC: administration groups made below the managed-devices group, in order.
+    groups: list[str] = field(default_factory=list)
 
     def device(self, device_id: str) -> Device | None:
         """The device with that id, if the tenant has it."""
@@ -348,7 +358,8 @@ def make_fleet(
     """Seed the fleet of ``console`` (ksc, production, beta or test).
 
     ``devices`` fixes the number of devices per tenant; by default it varies from 6
-    to 30.
+    to 30, and tenants 2, 6, 10, ... also hold a cancelled subscription with a few
+    workstations of their own on it (see :func:`_seed_cancelled`).
     """
     rng = random.Random(f"{console}:{seed}")
     now = _utcnow()
@@ -384,7 +395,44 @@ def _make_tenant(
         _make_device(rng, now, index, count, licenses) for index in range(count)
     ]
     _seed_events(fleet, tenant, now)
+    if device_count is None and number % 4 == 2:
+        _seed_cancelled(tenant, now)
     return tenant
+
+
+def _seed_cancelled(tenant: Tenant, now: dt.datetime) -> None:
+    """Add a cancelled endpoint subscription and the workstations still on it.
+
+    Its own random generator (from the tenant's uid) leaves the fleet's draws, and
+    so every other seeded value, as they were before cancelled keys existed; the
+    workstations come after the seeded events, so no seeded event names them.
+    """
+    rng = random.Random(f"cancelled:{tenant.uid}")
+    count = rng.randint(2, 4)
+    lic = License(
+        _serial(rng),
+        ENDPOINT_PRODUCT,
+        "commercial",
+        CANCELLED,
+        count + 2,
+        now + dt.timedelta(days=rng.randint(30, 200)),
+        1103,
+    )
+    tenant.licenses.append(lic)
+    first = len(tenant.devices)
+    for index in range(first, first + count):
+        tenant.devices.append(
+            Device(
+                id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                name=f"PC-{index + 1:03d}",
+                kind=WORKSTATION,
+                os_name="Windows 11 Pro",
+                ip=f"10.{index // 250 % 250}.{index % 250}.{rng.randint(2, 250)}",
+                last_seen=now - dt.timedelta(minutes=rng.randint(1, 600)),
+                license_serial=lic.serial,
+                bases_time=now - dt.timedelta(hours=rng.randint(1, 20)),
+            )
+        )
 
 
 def _serial(rng: random.Random) -> str:
@@ -464,7 +512,7 @@ def _make_device(
     licenses: list[License],
 ) -> Device:
     endpoint, expired, trial, server_key = licenses[:4]
-    suspended = next((lic for lic in licenses if lic.state == "suspended"), None)
+    suspended = next((lic for lic in licenses if lic.state == SUSPENDED), None)
 
     roll = rng.random()
     if index % 10 == 9:

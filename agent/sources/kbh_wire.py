@@ -15,6 +15,9 @@ problem carries the same id. ``GET /api/v1/companies/{id}/office365/problems``
 answers ``{"items": [{"id", "kind" (license, mailbox), "mailbox" (null for a license
 problem), "description", "since"}]}``, the problems current now, not paged; a company
 without the workspace lists none. A problem no longer listed has cleared.
+
+License states (also our extension): besides the spec's ``active``, ``expired`` and
+``suspended``, a subscription the customer ended is ``cancelled``; it bills nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +66,16 @@ KINDS = {
     "mobile": records.MOBILE,
 }
 STATUSES = ("ok", "warning", "critical")
+#: License kinds and states (the spec's, and "cancelled": our modelled extension,
+#: also taken in US spelling). Any other word is read as one that bills nothing.
+LICENSE_KINDS = {"commercial": "commercial", "trial": "trial"}
+LICENSE_STATES = {
+    "active": "active",
+    "expired": "expired",
+    "suspended": "suspended",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
 
 # Words we met and could not map, each reported once.
 _reported_words: set[tuple[str, str]] = set()
@@ -308,13 +321,17 @@ def parse_device(company_id: str, item: dict[str, Any]) -> records.Device:
 def parse_license(
     company_id: str, item: dict[str, Any], device_ids: tuple[str, ...]
 ) -> records.LicenseUsage:
-    """A license or subscription with the devices that use it."""
+    """A license or subscription with the devices that use it.
+
+    Only an active commercial one bills; a kind or state this agent does not know
+    is read as trial or suspended, so that it bills nothing.
+    """
     return records.LicenseUsage(
         tenant_id=company_id,
         license_id=_text(item, "id"),
         product=str(item.get("product") or ""),
-        kind=str(item.get("kind") or ""),
-        state=str(item.get("state") or ""),
+        kind=_word("license kind", LICENSE_KINDS, item.get("kind"), "trial"),
+        state=_word("license state", LICENSE_STATES, item.get("state"), "suspended"),
         seats=int(item.get("seats") or 0),
         expires=parse_time(item.get("expires")),
         device_ids=device_ids,

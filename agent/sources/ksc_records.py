@@ -71,8 +71,9 @@ KEY_HOST = "KLLICSRV_HOSTNAME"
 #: is read as trial, so that nothing the agent cannot name is billed.
 KEY_KINDS = {1: "commercial", 3: "trial", 6: "commercial"}
 #: KLLIC_SUBSCRINFO_STATE (documented): 0 active, 1 paused, 2 soft-cancelled, 3
-#: hard-cancelled; a hard-cancelled subscription has ended.
-SUBSCRIPTION_STATES = {0: "active", 1: "suspended", 2: "suspended", 3: "expired"}
+#: hard-cancelled. Both cancelled states are "cancelled": the customer ended the
+#: subscription, so its devices are not billed even while it runs out its term.
+SUBSCRIPTION_STATES = {0: "active", 1: "suspended", 2: "cancelled", 3: "cancelled"}
 #: KLLIC_SUBSCRINFO_ENDDATETYPE 3 means paused (documented).
 SUBSCRIPTION_PAUSED = 3
 
@@ -201,7 +202,8 @@ def parse_device(tenant_id: str, row: dict[str, Any]) -> records.Device:
 
 
 def key_state(row: dict[str, Any], now: dt.datetime) -> str:
-    """Active, expired or suspended, from the limit date and the subscription."""
+    """Active, expired, suspended or cancelled, from the limit date and the
+    subscription (a state this agent cannot name reads as suspended: not billed)."""
     limit = parse_datetime(row.get("KLLIC_LIMIT_DATE"))
     if limit is not None and limit <= now:
         return "expired"

@@ -70,8 +70,8 @@ class UsageCounts:
 
     ``counts`` maps (application, category) to a number of devices (or mailboxes);
     ``excluded`` maps an application to the devices seen only on keys that do not
-    count (trial, expired, suspended); ``gone`` is how many device ids the licenses
-    named that the console no longer lists.
+    count (trial, expired, suspended, cancelled); ``gone`` is how many device ids
+    the licenses named that the console no longer lists.
     """
 
     counts: dict[tuple[str, str], int] = field(default_factory=dict)

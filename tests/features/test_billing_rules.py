@@ -171,6 +171,22 @@ def billable_workstation(tenant: seed.Tenant) -> seed.Device:
     )
 
 
+def endpoint_key(tenant: seed.Tenant, state: str = seed.ACTIVE) -> seed.License:
+    """The tenant's commercial endpoint key or subscription in that state."""
+    return next(
+        lic
+        for lic in tenant.licenses
+        if lic.product == ENDPOINT_APP
+        and lic.kind == "commercial"
+        and lic.state == state
+    )
+
+
+def endpoint_quantity(state: dict[str, Any], agreement: int) -> int:
+    """The endpoint line's quantity on an agreement (0 when it has none)."""
+    return kaspersky_charges(state)[agreement].get(WHOLE_ITEMS[ENDPOINT_APP], 0)
+
+
 def remove_device(
     console: dict[str, Any], fleet: seed.Fleet, tenant: seed.Tenant
 ) -> seed.Device:
@@ -358,6 +374,7 @@ def test_counts_only_devices_on_unexpired_active_commercial_keys(
         assert ("trial", "active", False) in kinds
         assert ("commercial", "expired", False) in kinds
         assert ("commercial", "suspended", False) in kinds
+        assert ("commercial", "cancelled", False) in kinds
 
     state = check_charges(agent, memo, fleets, sandbox)
     charges = kaspersky_charges(state)
@@ -389,6 +406,49 @@ def test_counts_only_devices_on_unexpired_active_commercial_keys(
             assert said == left_out, tenant.name
         shot(page, artifacts_dir, f"preview-{name.split()[0].lower()}")
 
+        # The seeded cancelled subscription: its devices are on no charge. The
+        # endpoint line holds the active key's devices and none of the cancelled.
+        tenant = next(
+            t
+            for t in fleet.tenants
+            if any(lic.state == "cancelled" for lic in t.licenses)
+        )
+        agreement = billing_agreement(state, memo, accounts[tenant.name])
+        live = tenant.devices_using(endpoint_key(tenant).serial)
+        cancelled = tenant.devices_using(endpoint_key(tenant, "cancelled").serial)
+        assert live and cancelled
+        assert endpoint_quantity(state, agreement) == len(live)
+
+    # A live key (KSC) and a live subscription (Business Hub) cancelled through the
+    # sandbox: the next run drops each charge by exactly the devices on it.
+    consoles = {KSC_NAME: sandbox["ksc"], KBH_NAME: sandbox["kbh"]["production"]}
+    dropped = {}
+    for name, fleet in fleets.items():
+        accounts = accounts_of(agent, memo[name])
+        # The last company: the recount test below still needs the first three.
+        tenant = fleet.tenants[-1]
+        key = endpoint_key(tenant)
+        agreement = billing_agreement(state, memo, accounts[tenant.name])
+        dropped[name] = (agreement, len(tenant.devices_using(key.serial)))
+        assert (
+            dropped[name][1] and endpoint_quantity(state, agreement) >= dropped[name][1]
+        )
+        change = {"cancel_licenses": [{"tenant": tenant.name, "license": key.serial}]}
+        [done] = replay_changes(consoles[name], fleet, change)["cancelled"]
+        assert (done["was"], done["devices"]) == ("active", dropped[name][1])
+    sync_all_and_wait(page, agent)
+    after = check_charges(agent, memo, fleets, sandbox)
+    for agreement, devices in dropped.values():
+        assert endpoint_quantity(after, agreement) == (
+            endpoint_quantity(state, agreement) - devices
+        )
+        others = {
+            item: n
+            for item, n in kaspersky_charges(state)[agreement].items()
+            if item != WHOLE_ITEMS[ENDPOINT_APP]
+        }
+        assert others.items() <= kaspersky_charges(after)[agreement].items()
+
 
 def test_recount_from_scratch_each_run_by_stable_device_id_with_the_rule(
     page, agent, sandbox, fleets, memo, artifacts_dir
@@ -415,6 +475,57 @@ def test_recount_from_scratch_each_run_by_stable_device_id_with_the_rule(
     assert without_calls(again)["agreements"] == without_calls(state)["agreements"]
     assert history_charges(page, agent) == kept
 
+    # Renamed, and moved to another administration group of its virtual server (a
+    # Business Hub device: renamed), a device keeps its id: it counts once, as before.
+    device = billable_workstation(tenant)
+    replay_changes(
+        sandbox["ksc"],
+        ksc_fleet,
+        {
+            "rename_devices": [
+                {"tenant": tenant.name, "device": device.id, "name": "RECEPTION-PC"}
+            ],
+            "move_devices": [
+                {"tenant": tenant.name, "device": device.id, "group": "Front office"}
+            ],
+        },
+    )
+    kbh_fleet = fleets[KBH_NAME]
+    company = kbh_fleet.tenants[0]
+    renamed = billable_workstation(company)
+    replay_changes(
+        sandbox["kbh"]["production"],
+        kbh_fleet,
+        {
+            "rename_devices": [
+                {"tenant": company.uid, "device": renamed.id, "name": "RECEPTION-PC"}
+            ]
+        },
+    )
+    sync_all_and_wait(page, agent)
+    moved = check_charges(agent, memo, fleets, sandbox)
+    assert without_calls(moved)["agreements"] == without_calls(state)["agreements"]
+    assert history_charges(page, agent) == kept
+
+    # Moved to another virtual server, it counts once, there: one less where it was.
+    target = ksc_fleet.tenants[3]
+    there = billing_agreement(state, memo, accounts[target.name])
+    quantities = (endpoint_quantity(state, agreement), endpoint_quantity(state, there))
+    assert agreement != there
+    replay_changes(
+        sandbox["ksc"],
+        ksc_fleet,
+        {
+            "move_devices": [
+                {"tenant": tenant.name, "device": device.id, "vserver": target.name}
+            ]
+        },
+    )
+    sync_all_and_wait(page, agent)
+    state = check_charges(agent, memo, fleets, sandbox)
+    assert endpoint_quantity(state, agreement) == quantities[0] - 1
+    assert endpoint_quantity(state, there) == quantities[1] + 1
+
     # The preview shows each quantity with the rule that counted it.
     open_billing(page, agent, memo[KSC_NAME])
     sections = preview_sections(page)
@@ -428,7 +539,9 @@ def test_recount_from_scratch_each_run_by_stable_device_id_with_the_rule(
             assert int(line["after"]) == sum(wanted.values()), (tenant.name, line)
             if not wanted:
                 continue
-            assert "device id" in line["rule"], line
+            # Devices are counted by id; mailboxes as Business Hub counts them.
+            if any(kind != "mailbox" for _, kind in wanted):
+                assert "device id" in line["rule"], line
             counted: Counter[tuple[str, str]] = Counter()
             for count, words, app in re.findall(
                 r"(\d+) ([a-z ]+?) of (.+?)(?:;| on )", line["rule"]

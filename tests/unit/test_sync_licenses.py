@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agent.sources import kbh_wire, ksc_records
 from agent.sources.records import MOBILE, SERVER, WORKSTATION, LicenseUsage
 from agent.store import SyncChoices
 from agent.sync.licenses import (
@@ -74,18 +75,59 @@ def test_active_commercial_devices_count_per_category() -> None:
     }
 
 
-def test_expired_trial_and_suspended_keys_count_nothing() -> None:
-    """Trial, expired, suspended and past-date keys count no device."""
+def test_expired_trial_suspended_and_cancelled_keys_count_nothing() -> None:
+    """Trial, expired, suspended, cancelled and past-date keys count no device."""
     found = count(
         usage(KES, ("pc1",), license_id="a"),
         usage(KES, ("pc2",), kind="trial", license_id="b"),
         usage(KES, ("pc3",), state="expired", license_id="c"),
         usage(KES, ("srv1",), state="suspended", license_id="d"),
         usage(KES, ("mob1",), expires=NOW - dt.timedelta(seconds=1), license_id="e"),
+        usage(KSWS, ("srv1",), state="cancelled", license_id="f"),
+        usage(O365, (), state="cancelled", mailboxes=12, license_id="g"),
     )
 
     assert found.counts == {(KES, WORKSTATIONS): 1}
-    assert found.excluded == {KES: 4}
+    assert found.excluded == {KES: 4, KSWS: 1}
+
+
+def test_cancelled_keys_from_either_console_bill_nothing() -> None:
+    """KSC's soft- and hard-cancelled subscriptions and Business Hub's cancelled
+    subscription (either spelling) read as cancelled; unknown words bill nothing."""
+    later = "2099-01-01T00:00:00Z"
+    for state in (ksc_records.SUBSCRIPTION_STATES.keys() - {0, 1}) | {9}:
+        row = {
+            "KLLIC_SERIAL": f"K-{state}",
+            "KLLIC_PROD_NAME": KES,
+            "KLLIC_KEY_TYPE": 6,
+            "KLLIC_LIMIT_DATE": later,
+            "KLLIC_LICTYPE_IS_SUBSCRIPTION": True,
+            "KLLIC_SUBSCRINFO_STATE": state,
+            "KLLIC_SUBSCRINFO_ENDDATETYPE": 2,
+        }
+        key = ksc_records.parse_license("vs", row, ("pc1",), NOW)
+        assert key.state == ("suspended" if state == 9 else "cancelled"), state
+        assert key.kind == "commercial" and not key.billable(NOW)
+
+    for word, read in [
+        ("cancelled", "cancelled"),
+        ("canceled", "cancelled"),
+        ("terminated", "suspended"),
+        ("active", "active"),
+    ]:
+        item = {
+            "id": word,
+            "product": KES,
+            "kind": "commercial",
+            "state": word,
+            "seats": 5,
+            "expires": "2099-01-01T00:00:00Z",
+        }
+        subscription = kbh_wire.parse_license("c", item, ("pc1",))
+        assert subscription.state == read
+        assert subscription.billable(NOW) == (read == "active")
+    odd = {**item, "kind": "partner"}
+    assert kbh_wire.parse_license("c", odd, ()).kind == "trial"
 
 
 def test_a_device_on_two_keys_of_one_application_counts_once() -> None:
