@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agent.errors import SetupError
 from agent.setup_base import SetupBase
-from agent.sources.records import PROBLEM_DESCRIPTIONS
+from agent.sources.records import PROBLEM_DESCRIPTIONS, LicenseUsage
 from agent.store import SyncChoices
 from agent.tigerpaw.models import MasterTableEntry, PriceBookItem, Rep
 
@@ -39,6 +40,8 @@ class LicenseTypes:
     #: How many tenants were read (fewer than the integration holds if limited).
     scanned: int
     total: int
+    #: The applications licensed per user (see licensed_per_user): one item each.
+    per_user: frozenset[str] = frozenset()
 
 
 class ChoiceSteps(SetupBase):
@@ -72,20 +75,18 @@ class ChoiceSteps(SetupBase):
         choices = self.store.get_sync_choices(integration_id)
         scanned = tenants[:LICENSE_SCAN_LIMIT]
 
-        def load() -> list[str]:
+        def load() -> dict[str, bool]:
             client = self.source(integration)
-            found: set[str] = set()
+            usages: list[LicenseUsage] = []
             try:
                 for tenant in scanned:
-                    usage = client.license_usage(tenant.source_id)
-                    found.update(u.product for u in usage if u.product)
+                    usages += client.license_usage(tenant.source_id)
             finally:
                 client.close()
-            return sorted(found)
+            return licensed_per_user(usages)
 
-        products = set(
-            self.cache.get((integration_id, "products"), load, refresh=refresh)
-        )
+        seen = self.cache.get((integration_id, "products"), load, refresh=refresh)
+        products = set(seen)
         products.update(
             key.partition("/")[0] for key in choices.price_book_items if key
         )
@@ -93,6 +94,7 @@ class ChoiceSteps(SetupBase):
             products=sorted(products, key=str.casefold),
             scanned=len(scanned),
             total=len(tenants),
+            per_user=frozenset(product for product, yes in seen.items() if yes),
         )
 
     def save_choices(self, integration_id: str, choices: SyncChoices) -> SyncChoices:
@@ -130,6 +132,24 @@ class ChoiceSteps(SetupBase):
             tenant.name,
         )
         return number
+
+
+def licensed_per_user(usages: Iterable[LicenseUsage]) -> dict[str, bool]:
+    """Each application the licenses name, and whether it is licensed per user:
+    its licenses count protected mailboxes (Office 365) and none names a device."""
+    named: set[str] = set()
+    devices: set[str] = set()
+    mailboxes: set[str] = set()
+    for usage in usages:
+        if not usage.product:
+            continue
+        named.add(usage.product)
+        if usage.device_ids:
+            devices.add(usage.product)
+        if usage.mailboxes:
+            mailboxes.add(usage.product)
+
+    return {product: product in mailboxes - devices for product in sorted(named)}
 
 
 def problem_rows() -> list[tuple[str, str]]:

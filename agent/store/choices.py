@@ -2,6 +2,11 @@
 
 They are kept as one JSON document per integration, checked on the way in and out, so
 that a new choice needs no migration while a malformed one never reaches the sync.
+
+Device status rows come in two sections, Warning status and Critical status, each
+with a row per status description; a row is keyed ``"<level>:<description>"``
+(``"warning:databases_outdated"``). Choices saved before the sections existed key a
+row by its description alone: such a row reads as the same rule in both sections.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +33,44 @@ SEVERITY_LABELS = {
 SEVERITIES = tuple(SEVERITY_LABELS)
 DEFAULT_LIFETIME_DAYS = 1
 MAX_LIFETIME_DAYS = 3650
+#: Device status levels, as the sources name them, with their sections' names.
+STATUS_WARNING, STATUS_CRITICAL = "warning", "critical"
+STATUS_LEVEL_LABELS = {
+    STATUS_WARNING: "Warning status",
+    STATUS_CRITICAL: "Critical status",
+}
+STATUS_LEVELS = tuple(STATUS_LEVEL_LABELS)
+
+
+def status_key(level: str, name: str) -> str:
+    """How SyncChoices.device_statuses names the row of a description in a section."""
+    return f"{level}:{name}"
+
+
+def split_status_key(key: str) -> tuple[str, str]:
+    """The section and description of a device status row's key; the section is ""
+    for a key saved before the sections existed (it stands for both)."""
+    level, colon, name = key.partition(":")
+    if colon and level in STATUS_LEVEL_LABELS:
+        return level, name
+    return "", key
+
+
+def rows_by_level(statuses: Mapping[str, OrderRule]) -> dict[str, OrderRule]:
+    """Device status rows, each keyed by its section: a row saved under its
+    description alone stands for the same rule in both sections, unless a row
+    keyed with the section says otherwise."""
+    found: dict[str, OrderRule] = {}
+    named: dict[str, OrderRule] = {}
+    for key, rule in statuses.items():
+        level, name = split_status_key(key)
+        if level:
+            named[key] = rule
+        else:
+            found.update({status_key(each, name): rule for each in STATUS_LEVELS})
+
+    found.update(named)
+    return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,12 +99,22 @@ class SyncChoices:
     closed_status: str = ""
     #: Severity (see SEVERITIES) to its rule; every severity is always present.
     events: dict[str, OrderRule] = field(default_factory=_default_events)
-    #: Device status description (a source's problem word or KSC status) to its rule.
+    #: "<level>:<description>" (a level of STATUS_LEVELS; a source's problem word, or
+    #: a description in words) to its rule. A key without a level, as choices saved
+    #: before the Warning and Critical sections have, is read as both levels' row.
     device_statuses: dict[str, OrderRule] = field(default_factory=dict)
     #: License type, or "license type/device class" when billing by category, to a
     #: Tigerpaw price book item; unlisted types are not billed.
     price_book_items: dict[str, str] = field(default_factory=dict)
     bill_by_category: bool = False
+
+    def __post_init__(self) -> None:
+        """Key every device status row by its section (see rows_by_level)."""
+        if isinstance(self.device_statuses, Mapping):
+            # Frozen: the one way to normalise a field while it is being built.
+            object.__setattr__(
+                self, "device_statuses", rows_by_level(self.device_statuses)
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the choices."""
@@ -90,7 +144,7 @@ class SyncChoices:
                 )
             events[severity] = _rule(rule, f"events.{severity}")
         statuses = {
-            _key(name, "device_statuses"): _rule(rule, f"device_statuses.{name}")
+            _status_key(name): _rule(rule, f"device_statuses.{name}")
             for name, rule in _mapping(data.get("device_statuses", {}), "").items()
         }
         items = {
@@ -108,6 +162,18 @@ class SyncChoices:
                 data.get("bill_by_category", False), "bill_by_category"
             ),
         )
+
+    def status_rule(self, level: str, *names: str) -> OrderRule | None:
+        """The row of a section (a level of STATUS_LEVELS) for the first of
+        ``names`` that has one (a problem word, its description), in any case."""
+        rows = {}
+        for key, rule in self.device_statuses.items():
+            section, name = split_status_key(key)
+            if section == level:
+                rows[name.strip().casefold()] = rule
+
+        found = (rows.get(name.strip().casefold()) for name in names)
+        return next((rule for rule in found if rule is not None), None)
 
     def missing(self) -> list[str]:
         """Required fields still blank while a rule would open orders."""
@@ -134,6 +200,15 @@ def _key(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SetupError(f"A row of {name} has no name", field=name)
     return value.strip()
+
+
+def _status_key(value: Any) -> str:
+    """A device status row's key, its section kept and its description trimmed."""
+    key = _key(value, "device_statuses")
+    level, name = split_status_key(key)
+    if not level:
+        return key
+    return status_key(level, _key(name, "device_statuses"))
 
 
 def _text(value: Any, name: str) -> str:

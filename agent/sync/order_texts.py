@@ -18,7 +18,7 @@ from agent.sources.records import (
     Office365Problem,
     SecurityEvent,
 )
-from agent.store.choices import SEVERITY_LABELS
+from agent.store.choices import SEVERITY_LABELS, STATUS_LEVEL_LABELS, split_status_key
 
 #: Tigerpaw's longest BriefDescription.
 MAX_TITLE = 100
@@ -39,6 +39,18 @@ class OrderContext:
 def problem_text(problem: str) -> str:
     """A device problem in the words the consoles use."""
     return PROBLEM_DESCRIPTIONS.get(problem, problem.replace("_", " ").capitalize())
+
+
+def status_rule_name(key: str) -> str:
+    """A device status row as the page shows it, for messages about the row:
+    "Warning status 'Databases are out of date'" for "warning:databases_outdated"."""
+    level, name = split_status_key(key)
+    section = STATUS_LEVEL_LABELS.get(level, "Device status")
+    # A row may be keyed by a description in words already (saved by hand).
+    words = PROBLEM_DESCRIPTIONS.get(name) or (
+        name.strip() if " " in name.strip() else problem_text(name.strip())
+    )
+    return f"{section} '{words}'"
 
 
 def code_words(code: str) -> str:

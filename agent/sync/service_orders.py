@@ -11,7 +11,12 @@ The rules (nothing here does I/O; the cycle hands in what it read):
   rule's lifetime; older events open nothing (after an outage, for example). An
   Office 365 event follows the same rules, and opens nothing once its problem is no
   longer listed (it cleared before the cycle read it).
-- A device problem opens an order when its rule is on.
+- A device problem opens an order when the row of its description is on in the
+  section of the device's status: a device in Critical status follows the Critical
+  status section, any other device the Warning status section (a problem the
+  console reports is worth a look, even beside an OK or unknown status). The order's
+  kind is the description alone, so a device going from Warning to Critical for the
+  same description keeps its one order.
 - A repeat, an event of a kind that already has an open order, adds one note per
   cycle to that order, saying how many times the cause has been seen.
 - A status order closes itself (with a note) once its problem no longer applies to
@@ -30,7 +35,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from agent.sources.records import Device, Office365Problem, SecurityEvent
-from agent.store.choices import OrderRule, SyncChoices
+from agent.store.choices import (
+    STATUS_CRITICAL,
+    STATUS_WARNING,
+    OrderRule,
+    SyncChoices,
+)
 from agent.store.records import CLOSING, TrackedOrder
 from agent.sync.order_texts import (
     OrderContext,
@@ -76,10 +86,15 @@ def origin_of(kind: str) -> str:
     return kind.partition(":")[0]
 
 
-def status_rule(choices: SyncChoices, problem: str) -> OrderRule | None:
-    """The rule for a device problem: by its word, or by its description."""
-    rules = {name.casefold(): rule for name, rule in choices.device_statuses.items()}
-    return rules.get(problem.casefold()) or rules.get(problem_text(problem).casefold())
+def status_level(device: Device) -> str:
+    """The section whose rows a device's problems follow: Critical status for a
+    device in Critical, Warning status for any other (see the module's rules)."""
+    return STATUS_CRITICAL if device.status == STATUS_CRITICAL else STATUS_WARNING
+
+
+def status_rule(choices: SyncChoices, level: str, problem: str) -> OrderRule | None:
+    """The row of a device problem in a section: by its word, or its description."""
+    return choices.status_rule(level, problem, problem_text(problem))
 
 
 def is_closed(order: ServiceOrder, closed_status: str) -> bool:
@@ -324,8 +339,9 @@ def _plan_statuses(
     """Open orders for new device problems; close those whose problem cleared."""
     listed = {device.id: device for device in devices}
     for device in devices:
+        level = status_level(device)
         for problem in sorted(device.problems):
-            rule = status_rule(choices, problem)
+            rule = status_rule(choices, level, problem)
             if rule is None or not rule.enabled:
                 continue
             if (device.id, status_kind(problem)) in by_cause:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from agent.config.settings import KEYS
 from agent.setup_drafts import SourceInput, TigerpawInput
 from agent.setup_tenants import MappingChoice
 from agent.store import KBH, KSC, PLATFORM, SEVERITIES, OrderRule, SyncChoices
-from agent.store.choices import MAX_LIFETIME_DAYS
+from agent.store.choices import MAX_LIFETIME_DAYS, STATUS_LEVELS, status_key
 
 logger = logging.getLogger(__name__)
 
@@ -372,8 +372,15 @@ def read_choices(
     problems: list[str],
     products: list[str],
     categories: list[str],
+    per_user: Collection[str] = (),
 ) -> FormResult:
-    """The integration's sync settings: service orders and price book items."""
+    """The integration's sync settings: service orders and price book items.
+
+    ``problems`` are the status descriptions each of the Warning status and Critical
+    status sections lists (rows ``status-<level>-<problem>``); ``categories`` the
+    device categories an application's devices split into, except for the
+    applications in ``per_user``, which have their one item only.
+    """
     result = FormResult(values=shown_values(form))
     errors = result.errors
 
@@ -382,12 +389,16 @@ def read_choices(
         for severity in SEVERITIES
     }
     statuses = {
-        problem: _rule(form, f"status-{problem}", errors, lifetime=False)
+        status_key(level, problem): _rule(
+            form, f"status-{level}-{problem}", errors, lifetime=False
+        )
+        for level in STATUS_LEVELS
         for problem in problems
     }
     items: dict[str, str] = {}
     for product in products:
-        keys = [product] + [f"{product}/{category}" for category in categories]
+        split = [] if product in per_user else categories
+        keys = [product] + [f"{product}/{category}" for category in split]
         for key in keys:
             chosen = _text(form, f"item::{key}")
             if chosen:

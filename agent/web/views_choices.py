@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -10,15 +11,34 @@ from flask import flash, redirect, render_template, request, url_for
 
 from agent.setup_choices import problem_rows
 from agent.store import SEVERITY_LABELS, OrderRule, SyncChoices
-from agent.sync.licenses import CATEGORIES, CATEGORY_LABELS
+from agent.store.choices import STATUS_LEVEL_LABELS, STATUS_LEVELS
+from agent.sync.licenses import (
+    CATEGORIES,
+    CATEGORY_LABELS,
+    MAILBOXES,
+    price_book_item,
+)
 from agent.web import forms
 from agent.web.pages import blueprint, setup_service
 
 logger = logging.getLogger(__name__)
 
+#: The categories a device application's devices split into when billed by
+#: category (mailboxes are a per-user application's, which has one item).
+DEVICE_CATEGORIES = tuple(c for c in CATEGORIES if c != MAILBOXES)
 
-def choice_values(choices: SyncChoices) -> dict[str, str]:
-    """Saved choices as the settings form's fields."""
+
+def choice_values(
+    choices: SyncChoices,
+    problems: Sequence[tuple[str, str]] = (),
+    per_user: Collection[str] = (),
+) -> dict[str, str]:
+    """Saved choices as the settings form's fields.
+
+    ``problems`` are the (word, description) rows of each device status section;
+    an application in ``per_user`` shows in its one item row the item billing uses
+    for its mailboxes.
+    """
     values = {
         "rep": choices.rep,
         "new_status": choices.new_status,
@@ -26,7 +46,11 @@ def choice_values(choices: SyncChoices) -> dict[str, str]:
         "bill_by_category": "on" if choices.bill_by_category else "",
     }
     rows = [(f"event-{k}", r) for k, r in choices.events.items()]
-    rows += [(f"status-{k}", r) for k, r in choices.device_statuses.items()]
+    for level in STATUS_LEVELS:
+        for word, description in problems:
+            # A row saved under the description in words shows on its word's row.
+            rule = choices.status_rule(level, word, description)
+            rows.append((f"status-{level}-{word}", rule or OrderRule()))
     for prefix, rule in rows:
         saved = asdict(rule)
         values[f"{prefix}-enabled"] = "on" if saved["enabled"] else ""
@@ -34,8 +58,12 @@ def choice_values(choices: SyncChoices) -> dict[str, str]:
         values[f"{prefix}-type"] = saved["order_type"]
         values[f"{prefix}-board"] = saved["board"]
         values[f"{prefix}-lifetime"] = str(saved["lifetime_days"])
+
     for key, item in choices.price_book_items.items():
         values[f"item::{key}"] = item
+    for product in per_user:
+        # Saved before per-user applications had one row, a mailbox item wins.
+        values[f"item::{product}"] = price_book_item(choices, product, MAILBOXES) or ""
     return values
 
 
@@ -48,7 +76,8 @@ def choices_page(integration_id: str) -> Any:
     lists = service.tigerpaw_lists(integration_id, refresh=refresh)
     licenses = service.license_types(integration_id, refresh=refresh)
     problems = problem_rows()
-    values = choice_values(service.store.get_sync_choices(integration_id))
+    saved = service.store.get_sync_choices(integration_id)
+    values = choice_values(saved, problems, licenses.per_user)
     errors: dict[str, str] = {}
 
     if request.method == "POST":
@@ -56,7 +85,8 @@ def choices_page(integration_id: str) -> Any:
             request.form,
             [word for word, _ in problems],
             licenses.products,
-            list(CATEGORIES),
+            list(DEVICE_CATEGORIES),
+            licenses.per_user,
         )
         values, errors = result.values, result.errors
         if result.ok:
@@ -73,7 +103,8 @@ def choices_page(integration_id: str) -> Any:
         licenses=licenses,
         problems=problems,
         severities=SEVERITY_LABELS,
-        categories=[(c, CATEGORY_LABELS[c]) for c in CATEGORIES],
+        status_sections=STATUS_LEVEL_LABELS,
+        categories=[(c, CATEGORY_LABELS[c]) for c in DEVICE_CATEGORIES],
         values=values,
         errors=errors,
     ), (400 if errors else 200)
@@ -102,8 +133,9 @@ def reset_rows(integration_id: str) -> Any:
             "confirm.html",
             title=f"Reset the service order rows of {integration.name}?",
             lines=[
-                "Every event and device status row is switched off, with a lifetime "
-                "of 1 day and the default priority, type and board.",
+                "Every event row and every row of the Warning status and Critical "
+                "status sections is switched off, with a lifetime of 1 day and the "
+                "default priority, type and board.",
                 "The service order rep, the statuses and the price book items stay "
                 "as they are. Service orders already open in Tigerpaw are not touched.",
             ],

@@ -14,6 +14,7 @@ import pytest
 
 from agent.sandbox import tigerpaw_seed
 from agent.sources.records import PROBLEM_DESCRIPTIONS
+from agent.store.choices import STATUS_LEVEL_LABELS as STATUS_LEVELS
 from tests.e2e.setup_helpers import integrations, shot
 from tests.e2e.test_features_admins import create_kbh_integration
 
@@ -23,6 +24,11 @@ EVENTS = ("critical", "functional_failure", "warning")
 PRIORITY = tigerpaw_seed.PRIORITIES[1][0]
 ORDER_TYPE = tigerpaw_seed.ORDER_TYPES[0][0]
 BOARD = tigerpaw_seed.BOARDS[1]
+#: What Edit selected sets each device status section's rows to.
+PRIORITIES = {
+    "warning": tigerpaw_seed.PRIORITIES[3][0],
+    "critical": tigerpaw_seed.PRIORITIES[1][0],
+}
 
 
 def row(page: Any, prefix: str) -> dict[str, Any]:
@@ -95,31 +101,65 @@ def test_edit_selected_sets_the_ticked_event_rows(
     assert row(page, "event-warning") == chosen
 
 
+def status_rows(page: Any) -> dict[str, dict[str, Any]]:
+    """Every device status row of both sections, by its prefix."""
+    return {
+        prefix: row(page, prefix)
+        for level in STATUS_LEVELS
+        for prefix in (f"status-{level}-{word}" for word in PROBLEM_DESCRIPTIONS)
+    }
+
+
 def test_select_every_status_row_then_cancel_returns_to_saved(
     page, artifacts_dir
 ) -> None:
-    saved = {word: row(page, f"status-{word}") for word in PROBLEM_DESCRIPTIONS}
+    saved = status_rows(page)
     assert all(not r["enabled"] and r["priority"] == "" for r in saved.values())
 
-    page.get_by_label("Select every status description").check()
-    panel = page.locator("[data-bulk-panel=status-rows]")
-    assert panel.get_by_label("Lifetime (days)").count() == 0, "statuses have none"
-    panel.get_by_label("On or off").select_option("on")
-    panel.get_by_label("Priority").select_option(PRIORITY)
-    panel.get_by_role("button", name="Edit selected").click()
-    assert f"Changed {len(saved)} rows" in panel.inner_text()
-    for word in PROBLEM_DESCRIPTIONS:
-        edited = row(page, f"status-{word}")
-        assert edited["enabled"] and edited["priority"] == PRIORITY
+    # Each section's Edit selected changes its own ticked rows only.
+    for level, name in STATUS_LEVELS.items():
+        page.get_by_label(f"Select every {name} description").check()
+        panel = page.locator(f"[data-bulk-panel=status-{level}-rows]")
+        assert panel.get_by_label("Lifetime (days)").count() == 0, "statuses have none"
+        panel.get_by_label("On or off").select_option("on")
+        panel.get_by_label("Priority").select_option(PRIORITIES[level])
+        panel.get_by_role("button", name="Edit selected").click()
+        assert f"Changed {len(PROBLEM_DESCRIPTIONS)} rows" in panel.inner_text()
+    for prefix, edited in status_rows(page).items():
+        level = prefix.split("-")[1]
+        assert edited["enabled"] and edited["priority"] == PRIORITIES[level], prefix
     event_before = row(page, "event-warning")
     assert event_before["enabled"], "the other table is untouched"
     shot(page, artifacts_dir, "2-statuses-edited")
 
     with page.expect_navigation():
         page.get_by_role("link", name="Cancel", exact=True).click()
-    assert {w: row(page, f"status-{w}") for w in PROBLEM_DESCRIPTIONS} == saved
+    assert status_rows(page) == saved
     assert row(page, "event-warning") == event_before
     shot(page, artifacts_dir, "3-after-cancel")
+
+
+def test_one_section_saved_leaves_the_other(page, artifacts_dir) -> None:
+    """A row ticked in Critical status and edited is saved there only."""
+    word = next(iter(PROBLEM_DESCRIPTIONS))
+    description = PROBLEM_DESCRIPTIONS[word]
+    critical = page.get_by_role("region", name="Critical status", exact=True)
+    critical.get_by_label(f"Select the row {description}").check()
+    panel = critical.locator("[data-bulk-panel]")
+    panel.get_by_label("On or off").select_option("on")
+    panel.get_by_label("Type").select_option(ORDER_TYPE)
+    panel.get_by_role("button", name="Edit selected").click()
+    assert "Changed 1 row" in panel.inner_text()
+    save(page)
+
+    rows = status_rows(page)
+    assert rows.pop(f"status-critical-{word}") == {
+        **DEFAULT_EVENT,
+        "enabled": True,
+        "type": ORDER_TYPE,
+    }
+    assert all(r == DEFAULT_EVENT for r in rows.values()), rows
+    shot(page, artifacts_dir, "3b-critical-row-saved")
 
 
 def test_reset_asks_then_saves_the_defaults(page, artifacts_dir) -> None:
@@ -148,8 +188,7 @@ def test_reset_asks_then_saves_the_defaults(page, artifacts_dir) -> None:
     assert "back to their defaults" in page.inner_text("main")
     for severity in EVENTS:
         assert row(page, f"event-{severity}") == {**DEFAULT_EVENT, "lifetime": "1"}
-    for word in PROBLEM_DESCRIPTIONS:
-        assert row(page, f"status-{word}") == DEFAULT_EVENT
+    assert all(r == DEFAULT_EVENT for r in status_rows(page).values())
     assert page.locator("#rep").input_value() == rep, "the rep is kept"
     shot(page, artifacts_dir, "5-after-reset")
 

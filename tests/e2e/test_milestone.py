@@ -230,8 +230,9 @@ def test_settings_and_billing_approval(page, agent, fleet, artifacts_dir) -> Non
     page.select_option("#new_status", "New")
     page.select_option("#closed_status", "Closed")
     page.check("#event-critical-enabled")
-    for problem in PROBLEM_DESCRIPTIONS:
-        page.check(f"#status-{problem}-enabled")
+    for level in ("warning", "critical"):
+        for problem in PROBLEM_DESCRIPTIONS:
+            page.check(f"#status-{level}-{problem}-enabled")
     page.check("#bill_by_category")
     for name, item in ITEM_CHOICES.items():
         page.locator(f'select[name="item::{name}"]').select_option(item)
@@ -239,7 +240,7 @@ def test_settings_and_billing_approval(page, agent, fleet, artifacts_dir) -> Non
     with page.expect_navigation():
         page.get_by_role("button", name="Save").click()
     assert "are saved" in page.inner_text("main")
-    assert page.locator("#status-not_seen-enabled").is_checked()
+    assert page.locator("#status-critical-not_seen-enabled").is_checked()
     assert page.locator(f'select[name="item::{SERVER_APP}"]').input_value() == "KL-KSWS"
 
     page.goto(page.url.replace("/settings", "/billing"))
@@ -286,7 +287,13 @@ def test_rule_rows_offer_tigerpaws_priorities_types_and_boards(
     }, "the rows' Priority, Type and Board lists miss Tigerpaw's entries"
 
     rows = {"event-critical": EVENT_RULE}
-    rows.update({f"status-{problem}": STATUS_RULE for problem in PROBLEM_DESCRIPTIONS})
+    rows.update(
+        {
+            f"status-{level}-{problem}": STATUS_RULE
+            for level in ("warning", "critical")
+            for problem in PROBLEM_DESCRIPTIONS
+        }
+    )
     for row, rule in rows.items():
         for field, value in rule.items():
             page.select_option(f"#{row}-{field}", value)

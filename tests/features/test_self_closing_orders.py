@@ -64,8 +64,9 @@ def set_up_every_company_with_every_row(page: Any, agent: Any, sandbox: Any) -> 
     page.select_option("#closed_status", "Closed")
     for severity in ("critical", "functional_failure", "warning"):
         page.check(f"#event-{severity}-enabled")
-    for problem in PROBLEM_DESCRIPTIONS:
-        page.check(f"#status-{problem}-enabled")
+    for level in ("warning", "critical"):
+        for problem in PROBLEM_DESCRIPTIONS:
+            page.check(f"#status-{level}-{problem}-enabled")
     with page.expect_navigation():
         page.get_by_role("button", name="Save", exact=True).click()
     assert "are saved" in page.inner_text("main"), page.inner_text("main")

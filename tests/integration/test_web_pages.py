@@ -175,7 +175,8 @@ def test_rule_rows_have_select_and_on_columns_with_labels(world: World) -> None:
 
     for table_id, prefix, title in (
         ("event-rows", "event-critical", "Critical"),
-        ("status-rows", "status-not_seen", None),
+        ("status-warning-rows", "status-warning-not_seen", None),
+        ("status-critical-rows", "status-critical-not_seen", None),
     ):
         (table,) = page.xpath(f"//table[@id='{table_id}']")
         headers = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from typing import Any
 
@@ -19,6 +20,7 @@ from agent.store import (
     OrderRule,
     SyncChoices,
 )
+from agent.store.choices import STATUS_LEVELS
 
 
 @pytest.fixture
@@ -57,7 +59,8 @@ def test_choices_round_trip_and_stay_per_integration(store, integration):
             )
         },
         device_statuses={
-            "databases_outdated": OrderRule(enabled=True, priority="Low"),
+            "warning:databases_outdated": OrderRule(enabled=True, priority="Low"),
+            "critical:databases_outdated": OrderRule(priority="High"),
         },
         price_book_items={
             "Kaspersky Endpoint Security/workstation": "KES-WKS",
@@ -71,7 +74,9 @@ def test_choices_round_trip_and_stay_per_integration(store, integration):
     assert store.get_sync_choices(integration.id) == saved
     assert saved.events["critical"].lifetime_days == 3
     assert saved.events["warning"] == OrderRule()
-    assert saved.device_statuses["databases_outdated"].priority == "Low"
+    assert saved.device_statuses["warning:databases_outdated"].priority == "Low"
+    assert saved.device_statuses["critical:databases_outdated"].priority == "High"
+    assert not saved.device_statuses["critical:databases_outdated"].enabled
     assert store.get_sync_choices(other.id) == SyncChoices()
 
 
@@ -90,8 +95,12 @@ NOT_A_BOOL_RULE: Any = OrderRule(enabled="yes")  # type: ignore[arg-type]
         (SyncChoices(rep=5), "rep"),  # type: ignore[arg-type]
         (SyncChoices(price_book_items={" ": "X"}), "price_book_items"),
         (
-            SyncChoices(device_statuses={"x": NOT_A_BOOL_RULE}),
-            "device_statuses.x.enabled",
+            SyncChoices(device_statuses={"critical:x": NOT_A_BOOL_RULE}),
+            "device_statuses.critical:x.enabled",
+        ),
+        (
+            SyncChoices(device_statuses={"warning: ": OrderRule()}),
+            "device_statuses",
         ),
     ],
 )
@@ -160,3 +169,60 @@ def test_tracked_order_lifecycle(store, integration):
     assert reopened.key == "k9"
     with pytest.raises(StoreError, match="tracks no service order"):
         store.order_opened("k1", 1)
+
+
+def test_rows_saved_before_the_sections_read_as_the_same_rule_in_both(
+    store, integration
+):
+    """A document saved with plain description keys loads as the same rule in the
+    Warning and Critical sections; a row keyed with its section wins."""
+    before = OrderRule(enabled=True, priority="3 - Normal", order_type="Maintenance")
+    document = {
+        "rep": "1",
+        "new_status": "New",
+        "closed_status": "Closed",
+        "device_statuses": {
+            "databases_outdated": dataclasses.asdict(before),
+            "Protection is not running": {"enabled": True, "board": "Security"},
+            "not_seen": {"enabled": True},
+            "critical:not_seen": {"enabled": False, "priority": "1 - Critical"},
+        },
+    }
+    store.set_sync_choices(integration.id, SyncChoices())
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE sync_choices SET choices = ?", (json.dumps(document),))
+
+    loaded = store.get_sync_choices(integration.id)
+
+    assert loaded.device_statuses == {
+        "warning:databases_outdated": before,
+        "critical:databases_outdated": before,
+        "warning:Protection is not running": OrderRule(enabled=True, board="Security"),
+        "critical:Protection is not running": OrderRule(enabled=True, board="Security"),
+        "warning:not_seen": OrderRule(enabled=True),
+        "critical:not_seen": OrderRule(priority="1 - Critical"),
+    }
+    for level in STATUS_LEVELS:
+        assert loaded.status_rule(level, "databases_outdated") == before
+        assert loaded.status_rule(level, "not_protected") is None
+        assert loaded.status_rule(
+            level, "not_protected", "PROTECTION IS NOT RUNNING"
+        ) == OrderRule(enabled=True, board="Security")
+    # Saved again, the rows keep their sections and nothing is lost.
+    assert store.set_sync_choices(integration.id, loaded) == loaded
+    assert store.get_sync_choices(integration.id) == loaded
+
+
+def test_choices_built_with_plain_keys_are_keyed_by_section() -> None:
+    """Code that builds choices with a description alone gets both sections' rows;
+    replacing the rows keeps them keyed by section."""
+    on = OrderRule(enabled=True)
+    choices = SyncChoices(device_statuses={"not_seen": on, "warning:not_seen": on})
+
+    assert choices.device_statuses == {"warning:not_seen": on, "critical:not_seen": on}
+    off = dataclasses.replace(
+        choices, device_statuses={k: OrderRule() for k in choices.device_statuses}
+    )
+    assert set(off.device_statuses) == {"warning:not_seen", "critical:not_seen"}
+    assert choices.missing() == ["rep", "new_status", "closed_status"]
+    assert off.missing() == []

@@ -14,6 +14,7 @@ from agent.sources.records import (
     SecurityEvent,
 )
 from agent.store import CLOSING, OPEN, OPENING, OrderRule, SyncChoices, TrackedOrder
+from agent.sync.order_texts import status_rule_name
 from agent.sync.service_orders import (
     OrderContext,
     event_kind,
@@ -21,6 +22,7 @@ from agent.sync.service_orders import (
     plan_orders,
     repeats_to_check,
     status_kind,
+    status_level,
 )
 from agent.tigerpaw.models import ServiceOrder
 
@@ -54,14 +56,16 @@ def keys():
     return lambda: f"K{next(counter)}"
 
 
-def device(device_id: str, *problems: str, name: str | None = None) -> Device:
-    """A workstation with ``problems``."""
+def device(
+    device_id: str, *problems: str, name: str | None = None, status: str = ""
+) -> Device:
+    """A workstation with ``problems``, in Warning status unless it has none."""
     return Device(
         tenant_id="t",
         id=device_id,
         name=name or device_id.upper(),
         kind=WORKSTATION,
-        status="warning" if problems else "ok",
+        status=status or ("warning" if problems else "ok"),
         problems=frozenset(problems),
         last_seen=NOW,
     )
@@ -332,3 +336,80 @@ def test_a_description_that_names_the_device_makes_the_same_clear_title() -> Non
 
     assert order.title == "Virus found on PC-17"
     assert "The console reported: Virus found on PC-17: Trojan" in order.body
+
+
+#: The sections apart: databases out of date on in both, each with its own priority
+#: and type; "not protected" on in Critical status only.
+LOW = OrderRule(enabled=True, priority="4 - Low", order_type="Maintenance")
+HIGH = OrderRule(enabled=True, priority="2 - High", order_type="Break/Fix")
+SECTIONS = dataclasses.replace(
+    CHOICES,
+    device_statuses={
+        f"warning:{DATABASES_OUTDATED}": LOW,
+        f"critical:{DATABASES_OUTDATED}": HIGH,
+        f"warning:{NOT_PROTECTED}": OrderRule(),
+        f"critical:{NOT_PROTECTED}": HIGH,
+    },
+)
+
+
+def test_a_problem_follows_the_row_of_the_devices_status_section() -> None:
+    """A device in Critical follows the Critical status row of its description,
+    one in Warning the Warning status row; a row off there opens nothing."""
+    devices = [
+        device("pc-1", DATABASES_OUTDATED, NOT_PROTECTED, status="critical"),
+        device("pc-2", DATABASES_OUTDATED, NOT_PROTECTED, status="warning"),
+    ]
+
+    found = plan(devices=devices, choices=SECTIONS)
+
+    opened = {(o.device_id, o.kind): o.rule for o in found.opens}
+    assert opened == {
+        ("pc-1", status_kind(DATABASES_OUTDATED)): HIGH,
+        ("pc-1", status_kind(NOT_PROTECTED)): HIGH,
+        ("pc-2", status_kind(DATABASES_OUTDATED)): LOW,
+    }
+
+
+def test_a_critical_row_off_opens_nothing_for_a_critical_device() -> None:
+    """Only the section of the device's status counts: Warning's row being on does
+    not open an order for a device in Critical."""
+    only_warning = dataclasses.replace(
+        CHOICES, device_statuses={f"warning:{DATABASES_OUTDATED}": LOW}
+    )
+
+    sick = device("pc-1", DATABASES_OUTDATED, status="critical")
+
+    assert plan(devices=[sick], choices=only_warning).empty
+    assert status_level(sick) == "critical"
+
+
+def test_a_device_going_from_warning_to_critical_keeps_its_one_order() -> None:
+    """The order's kind is the description alone: the same cause in Critical now
+    neither opens a second order nor closes the first."""
+    order = tracked("S", "pc-1", status_kind(DATABASES_OUTDATED))
+    now_critical = device("pc-1", DATABASES_OUTDATED, status="critical")
+
+    assert plan(devices=[now_critical], orders=[order], choices=SECTIONS).empty
+
+
+def test_a_problem_beside_an_ok_status_follows_the_warning_section() -> None:
+    """A reported problem is worth a look whatever the status reads."""
+    odd = device("pc-1", DATABASES_OUTDATED, status="ok")
+
+    (order,) = plan(devices=[odd], choices=SECTIONS).opens
+
+    assert status_level(odd) == "warning" and order.rule == LOW
+
+
+def test_status_rows_are_named_by_section_and_description_in_messages() -> None:
+    """Setup problems name the row as the page shows it."""
+    assert (
+        status_rule_name("warning:databases_outdated")
+        == "Warning status 'Databases are out of date'"
+    )
+    assert (
+        status_rule_name("critical:Protection is not running")
+        == "Critical status 'Protection is not running'"
+    )
+    assert status_rule_name("odd_word") == "Device status 'Odd word'"

@@ -142,7 +142,7 @@ def test_choices_need_rep_and_statuses_when_a_row_is_on() -> None:
             "closed_status": "Closed",
             "item::KES": "KL-KESB-WS",
             "item::KES/server": "KL-KESB-SRV",
-            "status-not_protected-enabled": "on",
+            "status-critical-not_protected-enabled": "on",
         }
     )
     result = forms.read_choices(form, ["not_protected"], ["KES"], ["server"])
@@ -151,7 +151,8 @@ def test_choices_need_rep_and_statuses_when_a_row_is_on() -> None:
         "KES": "KL-KESB-WS",
         "KES/server": "KL-KESB-SRV",
     }
-    assert result.parsed.device_statuses["not_protected"].enabled
+    assert result.parsed.device_statuses["critical:not_protected"].enabled
+    assert not result.parsed.device_statuses["warning:not_protected"].enabled
     assert set(result.parsed.events) == set(SEVERITIES)
 
 
