@@ -45,6 +45,19 @@ def int_in_range(low: int, high: int, *, zero: bool = False) -> Callable[[str], 
     return parse
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help only where it tells something."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        """The help, with the default added unless it says its own or has none."""
+        text = action.help or ""
+        # None and False mean "not given"; a help that names its default in words
+        # ("default: beside the program") would otherwise get a second one.
+        if action.default in (None, False) or "default" in text:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """--config and --data-dir, accepted before or after a subcommand.
 
@@ -73,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="integration-agent",
         description="Keeps Tigerpaw in step with Kaspersky Security Center and "
         "Kaspersky Business Hub. Without a command it runs the agent.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_common_options(parser, top=True)
     parser.add_argument("--version", action="version", version=__version__)
@@ -110,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only the emulators",
         description="Run the emulated KSC, Business Hub and Tigerpaw servers alone, "
         "printing their addresses and test credentials (also in sandbox.json).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_common_options(sandbox, top=False)
     sandbox.add_argument(
@@ -165,16 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status",
         help="show what the running agent reports",
-        description="Print the running agent's status: its page, the sync, and each "
-        "integration and server or company with its last sync, what was written and "
-        "any error. Exit code 0 when the agent answered, 1 when no agent runs with "
-        "this data folder or it did not answer.",
+        description="Print the running agent's status: its page, the sync, and for "
+        "each integration a summary and the servers or companies that need action "
+        "(an error, no Tigerpaw account, billing to approve). Exit code 0 when the "
+        "agent answered, 1 when no agent runs with this data folder or it did not "
+        "answer.",
     )
     add_common_options(status, top=False)
     status.add_argument(
         "--json",
         action="store_true",
         help="print the status API's JSON instead, for scripts",
+    )
+    status.add_argument(
+        "--all",
+        action="store_true",
+        help="list every server or company, not only those that need action",
     )
     return parser
 
@@ -192,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return check_config((args.path or config_path).resolve())
     if args.command == "status":
-        return show_status(data_dir, as_json=args.json)
+        return show_status(data_dir, as_json=args.json, every_tenant=args.all)
     if args.command == "sync-once":
         return run_sync_once_command(args, config_path, data_dir)
     return run_agent(args, config_path, data_dir)
@@ -321,7 +340,9 @@ def run_sandbox(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-def show_status(data_dir: Path, *, as_json: bool = False) -> int:
+def show_status(
+    data_dir: Path, *, as_json: bool = False, every_tenant: bool = False
+) -> int:
     """Print what the running agent reports, in words or as JSON; 1 when none runs
     or it does not answer."""
     running = running_agent(data_dir)
@@ -348,11 +369,29 @@ def show_status(data_dir: Path, *, as_json: bool = False) -> int:
         return 1
 
     if as_json:
-        print(json.dumps(status, indent=2))
+        text = json.dumps(status, indent=2)
     else:
         from agent.web.dashboard import status_text
 
-        print(status_text(status, url=running["url"], pid=running.get("pid")))
+        text = status_text(
+            status,
+            url=running["url"],
+            pid=running.get("pid"),
+            every_tenant=every_tenant,
+        )
+    return print_to_pipe(text)
+
+
+def print_to_pipe(text: str) -> int:
+    """Print ``text``; a reader that stops early (``| head``) ends it quietly."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit and would complain a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0
 
 

@@ -37,7 +37,7 @@ def check_config(path: Path, out: TextIO | None = None) -> int:
 
 
 def _print_remarks(result: ParseResult, out: TextIO) -> None:
-    """One line per unknown key (with the known key it resembles) and per warning."""
+    """One line per unknown key (the agent does not use it) and per warning."""
     for unknown in result.unknown:
         print(f"  note: {unknown}", file=out)
     for warning in result.warnings:

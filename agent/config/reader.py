@@ -25,8 +25,6 @@ class UnknownKey:
 
     key: str
     line: int
-    #: The known key it looks like a misspelling of, if any.
-    suggestion: str | None
     note: str
 
     def __str__(self) -> str:
@@ -124,40 +122,47 @@ def parse_config(data: bytes, path: Path | str) -> ParseResult:
                 )
             )
 
-    failed = {error.key for error in errors}
-    unknown = tuple(
-        _unknown_key(entry, values, failed)
-        for entry in in_force.values()
-        if entry.key and key_spec(entry.key) is None
-    )
+    # A key close to a known one is most likely that key misspelt: using the
+    # defaults instead would quietly undo the setting, so it stops the file like a
+    # bad value does. A key like no known one is only noted.
+    unknown: list[UnknownKey] = []
+    for entry in in_force.values():
+        if not entry.key or key_spec(entry.key) is not None:
+            continue
+        meant = closest_key(entry.key)
+        if meant is None:
+            unknown.append(_unknown_key(entry))
+        else:
+            errors.append(_misspelt_key(entry, meant.name, path))
+
     if errors:
-        return ParseResult(None, tuple(errors), warnings, unknown=unknown)
+        errors.sort(key=lambda error: error.line or 0)
+        return ParseResult(None, tuple(errors), warnings, unknown=tuple(unknown))
     settings = Settings(**values, unknown_keys=tuple(u.key for u in unknown))
-    return ParseResult(settings, (), warnings, unknown=unknown)
+    return ParseResult(settings, (), warnings, unknown=tuple(unknown))
 
 
-def _unknown_key(
-    entry: Entry, values: dict[str, Any], failed: set[str | None]
-) -> UnknownKey:
-    """The note for a key the agent does not use, naming the known key it resembles."""
+def _unknown_key(entry: Entry) -> UnknownKey:
+    """The note for a key the agent does not use and that resembles no known key."""
     assert entry.key is not None
-    spec = closest_key(entry.key)
-    if spec is None:
-        note = (
-            f"line {entry.line}: {entry.key} is not a setting of the agent; it is "
-            "kept in the file but not used"
-        )
-        return UnknownKey(entry.key, entry.line, None, note)
-
     note = (
-        f"line {entry.line}: {entry.key} is not a setting of the agent (did you mean "
-        f"{spec.name}?)"
+        f"line {entry.line}: {entry.key} is not a setting of the agent; it is "
+        "kept in the file but not used"
     )
-    # A suggested key whose own value is wrong has an error of its own instead.
-    if spec.name not in failed:
-        value = values.get(spec.field, spec.default)
-        note += f"; {spec.name} stays {spec.format(value)}"
-    return UnknownKey(entry.key, entry.line, spec.name, note)
+    return UnknownKey(entry.key, entry.line, note)
+
+
+def _misspelt_key(entry: Entry, meant: str, path: Path | str) -> ConfigError:
+    """The error for a key that looks like a misspelling of the known key ``meant``."""
+    assert entry.key is not None
+    return ConfigError(
+        f"line {entry.line}: {entry.key} is not a setting of the agent (did you "
+        f"mean {meant}?); correct the key's spelling, or delete the line if it "
+        "is not wanted",
+        path=str(path),
+        line=entry.line,
+        key=entry.key,
+    )
 
 
 def read_settings(path: Path) -> Settings:

@@ -52,6 +52,7 @@ class ConfigManager:
         self._update_lock = threading.RLock()
         self._settings = Settings()
         self._error: ConfigError | None = None
+        self._errors: tuple[ConfigError, ...] = ()
         self._seen_digest: bytes | None = None
         self._reported_unknown: set[str] = set()
         self._subscribers: list[SettingsCallback] = []
@@ -77,6 +78,12 @@ class ConfigManager:
         """What is wrong with the file now, or None when it is good."""
         with self._lock:
             return self._error
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        """Every problem found in the file now, in line order (empty when good)."""
+        with self._lock:
+            return self._errors
 
     def subscribe(self, callback: SettingsCallback) -> None:
         """Call ``callback(old, new)`` after each applied change."""
@@ -136,7 +143,7 @@ class ConfigManager:
         if result.errors:
             for extra in result.errors[1:]:
                 logger.warning("%s: also: %s", self.path, extra)
-            self._set_error(result.errors[0])
+            self._set_error(result.errors[0], result.errors)
             return
         assert result.settings is not None
         self._apply(result.settings, result.unknown)
@@ -206,9 +213,17 @@ class ConfigManager:
                 logger.log(level, "%s: %s -> %s", key, before, after)
         self._announced = True
 
-    def _set_error(self, error: ConfigError | None) -> None:
-        """Record the file's current problem and tell the subscribers if it changed."""
+    def _set_error(
+        self, error: ConfigError | None, every: tuple[ConfigError, ...] | None = None
+    ) -> None:
+        """Record the file's current problem and tell the subscribers if it changed.
+
+        ``every`` is each problem the read found, ``error`` first; by default just it.
+        """
         with self._lock:
+            if every is None:
+                every = () if error is None else (error,)
+            self._errors = every
             if _same_error(self._error, error):
                 return
             self._error = error

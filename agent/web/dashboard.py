@@ -196,8 +196,14 @@ def add_dashboard_facts(
 SOURCE_NAMES = {"ksc": "Kaspersky Security Center", "kbh": "Kaspersky Business Hub"}
 
 
-def status_text(status: dict[str, Any], *, url: str, pid: int | None) -> str:
-    """What the running agent reports, as lines a person reads in a terminal."""
+def status_text(
+    status: dict[str, Any], *, url: str, pid: int | None, every_tenant: bool = False
+) -> str:
+    """What the running agent reports, as lines a person reads in a terminal.
+
+    Each integration gets a summary and the tenants that need action; with
+    ``every_tenant`` every tenant is listed.
+    """
     sync = status.get("sync") or {}
     running = f" (process {pid})" if pid else ""
     lines = [
@@ -218,29 +224,86 @@ def status_text(status: dict[str, Any], *, url: str, pid: int | None) -> str:
         lines += ["", "No integration is set up yet: open the page to set one up."]
     for integration in integrations:
         run = runs.get(integration["id"], {})
-        label = TENANT_LABELS.get(integration.get("source", ""), "tenant")
-        tenants = integration.get("tenants") or []
-        mapped = sum(1 for t in tenants if t.get("account"))
-        source = SOURCE_NAMES.get(integration.get("source", ""), "")
-        lines += [
-            "",
-            f"{integration['name']} ({source}): {plural(len(tenants), label)}, "
-            f"{mapped} mapped",
-            "  Sync: " + _run_words(run, sync_state_words(run.get("state"))),
-        ]
-        if run.get("error"):
-            lines.append(f"  Error: {counted(run['error'])}")
-        waiting = integration.get("waiting") or {}
-        if waiting.get("count"):
-            lines.append(
-                f"  {plural(waiting['count'], 'write')} to Tigerpaw waiting to be "
-                f"sent (next try {local_time(waiting.get('next_try'))}, or press "
-                f"Sync now on the page): {counted(waiting.get('error')) or 'no reason'}"
-            )
-        states = {t["id"]: t for t in run.get("tenants", [])}
-        for tenant in tenants:
-            lines += _tenant_lines(tenant, states.get(tenant["id"], {}))
+        lines += _integration_lines(integration, run, sync.get("state"), every_tenant)
     return "\n".join(lines)
+
+
+def _integration_lines(
+    integration: dict[str, Any],
+    run: dict[str, Any],
+    sync_state: str | None,
+    every_tenant: bool,
+) -> list[str]:
+    """One integration: its sync, a summary, and the tenants to list."""
+    label = TENANT_LABELS.get(integration.get("source", ""), "tenant")
+    tenants = integration.get("tenants") or []
+    states = {t["id"]: t for t in run.get("tenants", [])}
+    source = SOURCE_NAMES.get(integration.get("source", ""), "")
+    state = run.get("state")
+    # The pause holds every integration; one between runs is paused, not waiting.
+    if sync_state == "paused" and state in (None, "idle"):
+        state = "paused"
+    lines = [
+        "",
+        f"{integration['name']} ({source})",
+        "  Sync: " + _run_words(run, sync_state_words(state)),
+    ]
+    if run.get("error"):
+        lines.append(f"  Error: {counted(run['error'])}")
+
+    needs = [t for t in tenants if _needs_action(t, states.get(t["id"], {}))]
+    waiting = integration.get("waiting") or {}
+    lines.append("  " + _summary(tenants, states, label, waiting.get("count") or 0))
+    if waiting.get("count"):
+        lines.append(
+            f"  {plural(waiting['count'], 'write')} to Tigerpaw waiting to be "
+            f"sent (next try {local_time(waiting.get('next_try'))}, or press "
+            f"Sync now on the page): {counted(waiting.get('error')) or 'no reason'}"
+        )
+
+    shown = tenants if every_tenant else needs
+    if shown and not every_tenant:
+        lines.append(f"  Needing action ({len(needs)}):")
+    for tenant in shown:
+        lines += _tenant_lines(tenant, states.get(tenant["id"], {}))
+    hidden = len(tenants) - len(shown)
+    if hidden:
+        lines.append(
+            f"  Not listed: {plural(hidden, label)} with nothing to do "
+            "(integration-agent status --all lists every one)"
+        )
+    return lines
+
+
+def _needs_action(tenant: dict[str, Any], run: dict[str, Any]) -> bool:
+    """Whether a tenant has an error, no Tigerpaw account, or billing to approve."""
+    return bool(
+        not tenant.get("account")
+        or tenant.get("error")
+        or run.get("error")
+        or run.get("state") == "waiting_approval"
+    )
+
+
+def _summary(
+    tenants: list[dict[str, Any]],
+    states: dict[Any, dict[str, Any]],
+    label: str,
+    writes_waiting: int,
+) -> str:
+    """Counts of one integration's tenants: mapped, with errors, awaiting approval."""
+    mapped = sum(1 for t in tenants if t.get("account"))
+    failing = sum(
+        1 for t in tenants if t.get("error") or states.get(t["id"], {}).get("error")
+    )
+    approval = sum(
+        1 for t in tenants if states.get(t["id"], {}).get("state") == "waiting_approval"
+    )
+    return (
+        f"{plural(len(tenants), label)}: {mapped} mapped, {failing} with errors, "
+        f"{approval} waiting for billing approval, "
+        f"{plural(writes_waiting, 'write')} waiting"
+    )
 
 
 def _config_lines(config: dict[str, Any]) -> list[str]:

@@ -192,16 +192,28 @@ def config_page() -> Any:
     """The config file's settings: edited here, written back to the file."""
     agent = current_agent()
     current = agent.config.settings.as_dict()
+    # Problems the file has now: a bad value is shown beside its field, anything
+    # else (a misspelt key, broken markup) below the form.
+    broken: dict[str, str] = {}
+    elsewhere: list[str] = []
+    for problem in agent.config.errors:
+        if problem.key in current and problem.key not in broken:
+            broken[problem.key] = str(problem)
+        else:
+            elsewhere.append(str(problem))
     values: dict[str, Any] = dict(current)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        result = forms.read_config(request.form, current)
+        # A key whose value in the file is bad must be written even when the form
+        # shows the value last in force, or saving could never repair it.
+        baseline = {k: v for k, v in current.items() if k not in broken}
+        result = forms.read_config(request.form, baseline)
         values, errors = result.values, result.errors
         if result.ok and result.parsed:
             try:
                 agent.config.write(result.parsed)
             except ConfigError as err:
-                errors[err.key or "file"] = str(err)
+                errors[err.key if err.key in current else "file"] = str(err)
             else:
                 flash(
                     "Saved to the config file: "
@@ -216,6 +228,8 @@ def config_page() -> Any:
         "config.html",
         values=values,
         errors=errors,
+        field_errors={**broken, **errors},
+        file_problems=elsewhere,
         path=str(agent.options.config_path),
         config_error=agent.config.error,
     ), (400 if errors else 200)

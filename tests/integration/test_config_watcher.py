@@ -379,18 +379,45 @@ def test_each_change_is_logged_old_to_new(manager, recorder, config_path, caplog
 
 def test_an_unknown_key_is_logged_once(manager, recorder, config_path, caplog):
     caplog.set_level(logging.WARNING, logger="agent.config")
-    extra = '<add key="LogLevl" value="p" />\n  </appSettings>'
+    extra = '<add key="ProxyPort" value="8080" />\n  </appSettings>'
 
     for number, level in enumerate(("Debug", "Error"), start=1):
         text = config_text(LogLevel=level).replace("</appSettings>", extra)
         save_in_place(config_path, text)
         recorder.wait_for_change(number)
 
-    assert caplog.text.count("LogLevl is not a setting of the agent") == 1
-    assert "line 22: LogLevl is not a setting of the agent (did you mean " in (
+    assert caplog.text.count("ProxyPort is not a setting of the agent") == 1
+    assert "line 22: ProxyPort is not a setting of the agent; it is kept" in (
         caplog.text
     )
-    assert manager.settings.unknown_keys == ("LogLevl",)
+    assert manager.settings.unknown_keys == ("ProxyPort",)
+
+
+def test_a_misspelt_key_keeps_the_last_good_settings(
+    manager, recorder, config_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="agent.config")
+    save_in_place(config_path, config_text(ServiceOrderSyncMinutes="2"))
+    assert recorder.wait_for_change().service_order_sync_minutes == 2
+
+    misspelt = config_text(ServiceOrderSyncMinutes="2").replace(
+        'key="ServiceOrderSyncMinutes"', 'key="ServiceOrderSyncMinute"'
+    )
+    save_in_place(config_path, misspelt)
+
+    assert wait_until(lambda: recorder.errors, timeout=3)
+    error = recorder.errors[-1]
+    assert error is not None and error.key == "ServiceOrderSyncMinute"
+    assert str(error).startswith(
+        f"line {error.line}: ServiceOrderSyncMinute is not a setting of the agent "
+        "(did you mean ServiceOrderSyncMinutes?)"
+    )
+    time.sleep(QUIET)
+    assert manager.settings.service_order_sync_minutes == 2
+    assert len(recorder.changes) == 1
+    assert "ServiceOrderSyncMinutes: 2 -> 5" not in caplog.text
+    assert "stays 5" not in caplog.text
+    assert "(the last good settings stay in force)" in caplog.text
 
 
 @pytest.fixture

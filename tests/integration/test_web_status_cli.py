@@ -73,6 +73,9 @@ def test_status_prints_words_then_json_then_says_none_runs(
     assert main(["--data-dir", data_dir, "status"]) == 0
     text = capsys.readouterr().out
 
+    assert main(["--data-dir", data_dir, "status", "--all"]) == 0
+    every = capsys.readouterr().out
+
     assert main(["--data-dir", data_dir, "status", "--json"]) == 0
     reply = json.loads(capsys.readouterr().out)
 
@@ -83,11 +86,20 @@ def test_status_prints_words_then_json_then_says_none_runs(
     assert text.startswith("Tigerpaw integration agent ")
     assert f"Page: {agent.launch_url}" in text
     assert "Sync: paused: scheduled runs wait until you press Resume" in text
-    assert "Clinics (Kaspersky Security Center): 2 virtual servers, 1 mapped" in text
-    assert "  Contoso Clinic: Tigerpaw account Contoso Clinic (1001)" in text
-    assert "; wrote 1 service order opened" in text
+    assert "Clinics (Kaspersky Security Center)\n  Sync: paused: scheduled" in text
+    assert "idle, waiting for the next run" not in text
+    assert (
+        "  2 virtual servers: 1 mapped, 1 with errors, 0 waiting for billing "
+        "approval, 0 writes waiting\n"
+    ) in text
+    # Only the server that needs action is listed; --all lists the other too.
     assert "  Northwind Clinic: not mapped" in text
     assert "    Error: KSC refused the password: check it on the page" in text
+    assert "Contoso Clinic" not in text
+    assert "  Not listed: 1 virtual server with nothing to do" in text
+    assert "  Contoso Clinic: Tigerpaw account Contoso Clinic (1001)" in every
+    assert "; wrote 1 service order opened" in every
+    assert "  Northwind Clinic: not mapped" in every
     assert "{" not in text, "no JSON by default"
 
     (integration,) = reply["integrations"]

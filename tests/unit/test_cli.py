@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,29 @@ def test_a_second_sandbox_in_the_same_data_folder_is_refused(tmp_path: Path) -> 
         sleeper.kill()
         sleeper.wait()
     refuse_second_sandbox(tmp_path)  # the owner is gone: a new sandbox may start
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["sandbox", "--help"], ["status", "--help"]]
+)
+def test_help_gives_each_default_once_and_never_none(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "(default: None)" not in text
+    assert "(default: False)" not in text
+    assert not re.search(r"\(default: [^)]*\) \(default:", text)
+
+
+def test_help_names_the_defaults_that_are_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["sandbox", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "companies per console (default: 5)" in text
+    assert "(default: beside the program)" in text

@@ -3,6 +3,8 @@ integration and tenant with its last sync, what was written, errors and advice."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from agent.cli import build_parser, main
 from agent.web.dashboard import status_text
 
+ROOT = Path(__file__).resolve().parents[2]
 URL = "http://127.0.0.1:47800/?token=abc"
 
 
@@ -103,7 +106,14 @@ def test_the_summary_names_the_agent_page_and_sync_in_local_time() -> None:
 def test_each_tenant_has_its_sync_writes_errors_and_advice() -> None:
     text = status_text(status(), url=URL, pid=None)
 
-    assert "Dental clients (Kaspersky Business Hub): 3 companies, 2 mapped" in text
+    assert (
+        "Dental clients (Kaspersky Business Hub)\n"
+        "  Sync: failing: see the errors below; last run 4 Dec 2026 18:40 UTC+01:00; "
+        "next run 4 Dec 2026 18:45 UTC+01:00; next billing run 5 Dec 2026 02:00 "
+        "UTC+01:00\n"
+        "  3 companies: 2 mapped, 1 with errors, 1 waiting for billing approval, "
+        "1 write waiting\n"
+    ) in text
     assert "next billing run 5 Dec 2026 02:00 UTC+01:00" in text
     assert (
         "  1 write to Tigerpaw waiting to be sent (next try 4 Dec 2026 18:50 "
@@ -150,6 +160,85 @@ def test_config_problem_and_no_keyring_are_said_with_what_happens() -> None:
 def test_status_takes_json_for_scripts() -> None:
     assert build_parser().parse_args(["status", "--json"]).json is True
     assert build_parser().parse_args(["status"]).json is False
+
+
+def with_fine_tenants(count: int) -> dict[str, Any]:
+    """The status reply with ``count`` more companies, synced and needing nothing."""
+    reply = status()
+    for number in range(count):
+        reply["integrations"][0]["tenants"].append(
+            {
+                "id": 100 + number,
+                "name": f"Fine {number}",
+                "account": {"number": 2000 + number, "name": f"Fine {number}"},
+                "last_sync": "2026-12-04T17:40:00+00:00",
+                "error": None,
+            }
+        )
+        reply["sync"]["integrations"][0]["tenants"].append(
+            {"id": 100 + number, "state": "idle", "error": None}
+        )
+    return reply
+
+
+def test_only_the_tenants_that_need_action_are_listed() -> None:
+    text = status_text(with_fine_tenants(159), url=URL, pid=None)
+
+    assert (
+        "  162 companies: 161 mapped, 1 with errors, 1 waiting for billing "
+        "approval, 1 write waiting\n"
+    ) in text
+    assert "locked\n  Needing action (3):\n  Alpine Dental: " in text
+    assert "Fine 0" not in text and "Fine 158" not in text
+    assert "  Contoso: not mapped" in text
+    assert text.endswith(
+        "  Not listed: 159 companies with nothing to do (integration-agent status "
+        "--all lists every one)"
+    )
+    assert len(text.splitlines()) < 30
+
+
+def test_all_lists_every_tenant() -> None:
+    text = status_text(with_fine_tenants(159), url=URL, pid=None, every_tenant=True)
+
+    assert "  Fine 0: Tigerpaw account Fine 0 (2000)" in text
+    assert "  Fine 158: Tigerpaw account Fine 158 (2158)" in text
+    assert "Needing action" not in text and "Not listed" not in text
+    assert build_parser().parse_args(["status", "--all"]).all is True
+    assert build_parser().parse_args(["status"]).all is False
+
+
+def test_while_paused_each_integration_says_paused_too() -> None:
+    reply = status()
+    reply["sync"]["state"] = "paused"
+    reply["sync"]["integrations"][0]["state"] = "idle"
+
+    text = status_text(reply, url=URL, pid=None)
+
+    paused = "paused: scheduled runs wait until you press Resume"
+    assert text.splitlines()[3].startswith(f"Sync: {paused}")
+    assert f"  Sync: {paused}; last run" in text
+    assert "idle, waiting for the next run" not in text
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly() -> None:
+    # What `integration-agent status | head` does to the printing side.
+    script = (
+        "import sys; from agent.cli import print_to_pipe; "
+        "sys.exit(print_to_pipe('a line of status\\n' * 50000))"
+    )
+    done = subprocess.run(
+        f'"{sys.executable}" -c "{script}" | head -n 1',
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.stdout == "a line of status\n"
+    assert done.stderr == ""
 
 
 def test_no_running_agent_is_exit_code_1_with_what_to_do(

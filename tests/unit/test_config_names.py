@@ -37,16 +37,16 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("typed", "meant", "stays"),
+    ("typed", "meant"),
     [
-        ("LogLevl", "LogLevel", "Info"),
-        ("webports", "WebPort", "47800"),
-        ("CloudServer", "KESCloudServer", "production"),
-        ("LicenceSyncTime", "LicenseSyncTime", "02:00"),
-        ("ServiceOrderSyncMinute", "ServiceOrderSyncMinutes", "5"),
+        ("LogLevl", "LogLevel"),
+        ("webports", "WebPort"),
+        ("CloudServer", "KESCloudServer"),
+        ("LicenceSyncTime", "LicenseSyncTime"),
+        ("ServiceOrderSyncMinute", "ServiceOrderSyncMinutes"),
     ],
 )
-def test_a_misspelt_key_names_the_key_it_resembles(typed, meant, stays):
+def test_a_misspelt_key_is_an_error_naming_the_key_it_resembles(typed, meant):
     text = shipped_with(
         '<add key="LogLevel" value="Info" />',
         f'<add key="LogLevel" value="Info" />\n    <add key="{typed}" value="x" />',
@@ -55,24 +55,26 @@ def test_a_misspelt_key_names_the_key_it_resembles(typed, meant, stays):
 
     result = parse_config(text.encode(), "f")
 
-    assert result.settings is not None
-    assert result.settings.unknown_keys == (typed,)
-    [unknown] = result.unknown
-    assert (unknown.key, unknown.line, unknown.suggestion) == (typed, line, meant)
-    assert str(unknown) == (
+    # The defaults would quietly undo whatever the key was meant to set.
+    assert result.settings is None
+    assert result.unknown == ()
+    [error] = result.errors
+    assert (error.key, error.line) == (typed, line)
+    assert str(error) == (
         f"line {line}: {typed} is not a setting of the agent (did you mean "
-        f"{meant}?); {meant} stays {stays}"
+        f"{meant}?); correct the key's spelling, or delete the line if it is not "
+        "wanted"
     )
 
 
-def test_the_suggested_key_stays_at_the_value_the_file_gives_it():
-    text = shipped_with('value="Info"', 'value="Debug"').replace(
-        "</appSettings>", '  <add key="LogLevl" value="Error" />\n  </appSettings>'
-    )
+def test_read_settings_refuses_a_misspelt_key(tmp_path):
+    text = shipped_with('key="LogLevel" value="Info"', 'key="LogLevl" value="Debug"')
 
-    [unknown] = parse_config(text.encode(), "f").unknown
+    with pytest.raises(ConfigError) as caught:
+        read_settings(write(tmp_path, text))
 
-    assert str(unknown).endswith("(did you mean LogLevel?); LogLevel stays Debug")
+    assert caught.value.line == line_of(text, "LogLevl")
+    assert caught.value.key == "LogLevl"
 
 
 def test_a_key_like_no_known_one_is_only_noted():
@@ -81,16 +83,20 @@ def test_a_key_like_no_known_one_is_only_noted():
     )
     line = line_of(text, "ProxyPort")
 
-    [unknown] = parse_config(text.encode(), "f").unknown
+    result = parse_config(text.encode(), "f")
 
-    assert unknown.suggestion is None
+    assert result.errors == ()
+    assert result.settings is not None
+    assert result.settings.unknown_keys == ("ProxyPort",)
+    [unknown] = result.unknown
+    assert (unknown.key, unknown.line) == ("ProxyPort", line)
     assert str(unknown) == (
         f"line {line}: ProxyPort is not a setting of the agent; it is kept in the "
         "file but not used"
     )
 
 
-def test_check_config_prints_the_suggestion_even_beside_an_error(tmp_path):
+def test_check_config_lists_a_misspelt_key_beside_a_bad_value_by_line(tmp_path):
     text = shipped_with('value="Info"', 'value="Loud"').replace(
         "</appSettings>", '  <add key="LogLevl" value="Debug" />\n  </appSettings>'
     )
@@ -100,18 +106,35 @@ def test_check_config_prints_the_suggestion_even_beside_an_error(tmp_path):
     assert check_config(path, out) == 1
 
     bad, typo = line_of(text, "Loud"), line_of(text, "LogLevl")
-    # LogLevel's own value is wrong, so no "stays" is promised for it.
     assert out.getvalue().splitlines() == [
         f"ERROR: {path}",
         f"  line {bad}: LogLevel must be Error, Warning, Info or Debug, not 'Loud'",
-        f"  note: line {typo}: LogLevl is not a setting of the agent (did you mean "
-        "LogLevel?)",
+        f"  line {typo}: LogLevl is not a setting of the agent (did you mean "
+        "LogLevel?); correct the key's spelling, or delete the line if it is not "
+        "wanted",
     ]
 
 
-def test_check_config_ok_lists_the_suggestion_as_a_note(tmp_path):
+def test_check_config_fails_on_a_misspelt_key_alone(tmp_path):
     text = shipped_with(
         "</appSettings>", '  <add key="LogLevl" value="Debug" />\n  </appSettings>'
+    )
+    path = write(tmp_path, text)
+    out = io.StringIO()
+
+    assert check_config(path, out) == 1
+
+    assert out.getvalue().splitlines() == [
+        f"ERROR: {path}",
+        f"  line {line_of(text, 'LogLevl')}: LogLevl is not a setting of the agent "
+        "(did you mean LogLevel?); correct the key's spelling, or delete the line "
+        "if it is not wanted",
+    ]
+
+
+def test_check_config_ok_lists_an_unlike_key_as_a_note(tmp_path):
+    text = shipped_with(
+        "</appSettings>", '  <add key="ProxyPort" value="8080" />\n  </appSettings>'
     )
     path = write(tmp_path, text)
     out = io.StringIO()
@@ -119,8 +142,8 @@ def test_check_config_ok_lists_the_suggestion_as_a_note(tmp_path):
     assert check_config(path, out) == 0
 
     assert out.getvalue().splitlines()[-1] == (
-        f"  note: line {line_of(text, 'LogLevl')}: LogLevl is not a setting of the "
-        "agent (did you mean LogLevel?); LogLevel stays Info"
+        f"  note: line {line_of(text, 'ProxyPort')}: ProxyPort is not a setting of "
+        "the agent; it is kept in the file but not used"
     )
 
 
