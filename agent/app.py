@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import gc
+import itertools
 import logging
 import os
 import secrets
@@ -39,6 +40,36 @@ NOTICE_PROBLEMS = {
 }
 NOTICE_NEWS_LASTS = dt.timedelta(minutes=10)
 
+#: The banner's colour per kind: problems red, things to do amber, news blue.
+NOTICE_LEVELS = {
+    "setup_needed": "warning",
+    "config_error": "error",
+    "tenant_failing": "error",
+}
+
+#: Kinds that speak of the same thing: the newest of a topic replaces the older.
+NOTICE_TOPICS = {
+    "config_error": "config",
+    "config_fixed": "config",
+    "setup_needed": "setup",
+    "new_service_orders": "orders",
+}
+
+
+def notice_level(kind: str) -> str:
+    """``error``, ``warning`` or ``info``: how a notice's banner looks."""
+    return NOTICE_LEVELS.get(kind, "info")
+
+
+def notice_topic(notice: dict[str, str]) -> str:
+    """What a notice is about; a failing and a recovered tenant share a topic."""
+    kind = notice["kind"]
+    if kind in NOTICE_TOPICS:
+        return NOTICE_TOPICS[kind]
+    if kind in ("tenant_failing", "tenant_recovered"):
+        return "tenant:" + notice["title"].partition(" for ")[2]
+    return "title:" + notice["title"]
+
 
 @dataclass(frozen=True)
 class AgentOptions:
@@ -72,6 +103,9 @@ class Agent:
         self.setup = SetupService(self)
         #: Messages a person must act on, newest last, for the page's banner and tray.
         self.notices: collections.deque[dict[str, str]] = collections.deque(maxlen=20)
+        self._notice_ids = itertools.count(1)
+        #: Ids of the news a person dismissed from the banner.
+        self._dismissed: set[str] = set()
 
     # Lifecycle.
 
@@ -155,33 +189,52 @@ class Agent:
         """Keep a notice for the page's banner: something a person must act on."""
         self.notices.append(
             {
+                "id": str(next(self._notice_ids)),
                 "kind": kind,
+                "level": notice_level(kind),
                 "title": title,
                 "message": message,
                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
         )
 
-    def current_notices(self, limit: int = 3) -> list[dict[str, str]]:
+    def dismiss_notice(self, notice_id: str) -> bool:
+        """Hide a piece of news from the banner; problems stay until they end."""
+        for notice in list(self.notices):
+            if notice.get("id") == notice_id and notice["level"] == "info":
+                self._dismissed.add(notice_id)
+                return True
+        return False
+
+    def current_notices(
+        self, limit: int = 3, *, setup_page: bool = False
+    ) -> list[dict[str, str]]:
         """The newest notices that still apply, newest first, for the page's banner.
 
-        A "setup needed" notice ends with the first integration and a config error
-        when the file is good again; news (new orders, a fix) shows for ten minutes,
-        problems for a day; the same notice twice shows once.
+        A "setup needed" notice ends with the first integration (and is not shown
+        on the setup pages, which are what it asks for); a config error ends when
+        the file is good again; news shows for ten minutes or until dismissed,
+        problems for a day; of notices on one topic only the newest shows.
         """
         set_up = bool(self.store and self.store.list_integrations())
         now = dt.datetime.now(dt.UTC)
         kept: list[dict[str, str]] = []
-        for notice in reversed(self.notices):
+        topics: set[str] = set()
+        for notice in reversed(list(self.notices)):
             kind = notice["kind"]
+            topic = notice_topic(notice)
+            if topic in topics:
+                continue
+            topics.add(topic)
+
             lasts = NOTICE_PROBLEMS.get(kind, NOTICE_NEWS_LASTS)
-            if kind == "setup_needed" and set_up:
+            if kind == "setup_needed" and (set_up or setup_page):
                 continue
             if kind == "config_error" and self.config.error is None:
                 continue
-            if dt.datetime.fromisoformat(notice["at"]) < now - lasts:
+            if notice.get("id") in self._dismissed:
                 continue
-            if any(k["title"] == notice["title"] for k in kept):
+            if dt.datetime.fromisoformat(notice["at"]) < now - lasts:
                 continue
             kept.append(notice)
         return kept[:limit]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent.setup_matching import Candidate, account_label
@@ -168,3 +168,32 @@ def unbillable_accounts_advice(accounts: Sequence[str], soap_user: str) -> str:
         f"{'the account' if len(accounts) == 1 else 'each'} and assign that product "
         "to it (Assign External Products to an Account) before you map and bill it"
     )
+
+
+def fill_best_guesses(
+    rows: Sequence[Tenant],
+    suggestions: Mapping[int, Candidate],
+    labels: Mapping[int, str],
+    values: dict[str, str],
+    sole_agreement: Callable[[int], str],
+) -> list[int]:
+    """Put each row's best guess into its blank account box, in ``values`` (the
+    form's fields); nothing is saved. The agreement is filled in too when the
+    guessed account has exactly one running (``sole_agreement`` gives it, or "").
+
+    A row whose box holds anything, even a different account, keeps it. Returns
+    the ids of the rows filled.
+    """
+    filled = []
+    for tenant in rows:
+        guess = suggestions.get(tenant.id)
+        box = f"account-{tenant.id}"
+        if guess is None or values.get(box, "").strip():
+            continue
+
+        values[box] = labels.get(guess.number, account_label(guess.number, guess.name))
+        agreement = f"agreement-{tenant.id}"
+        if not values.get(agreement):
+            values[agreement] = sole_agreement(guess.number)
+        filled.append(tenant.id)
+    return filled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from agent.errors import CertificateNotTrusted, RemoteError, SetupError
-from agent.setup_grid import GridQuery
+from agent.setup_grid import GridQuery, fill_best_guesses
 from agent.setup_tenants import MappingView, agreement_title
 from agent.store import (
     DEFAULT_INTEGRATION_NAME,
@@ -25,6 +26,7 @@ from agent.web.pages import (
     current_agent,
     draft_id,
     error_report,
+    plural,
     remember_draft,
     setup_service,
     tigerpaw_error_field,
@@ -259,11 +261,13 @@ def create_integration() -> Any:
     flash(f"The integration {created.integration.name} is saved.")
     missing = created.check.not_cross_referenced
     if missing:
+        are = "is" if len(missing) == 1 else "are"
         flash(
-            f"{len(missing)} Tigerpaw account(s) are not cross-referenced to the SOAP "
-            "user's external product, so they cannot be billed: "
+            f"{plural(len(missing), 'Tigerpaw account')} {are} not cross-referenced "
+            "to the SOAP user's external product, so billing cannot reach them: "
             + ", ".join(a.name for a in missing[:10])
-            + ". Assign the external product to each in Tigerpaw."
+            + ". Assign the external product to each in Tigerpaw.",
+            "warning",
         )
     return redirect(
         url_for("pages.add_tenants", integration_id=created.integration.id, setup=1)
@@ -382,7 +386,18 @@ def mapping(integration_id: str) -> Any:
     )
     errors: dict[int, str] = {}
     posted: dict[str, str] = {}
-    if posting:
+    guessed: list[int] = []
+    if posting and request.form.get("go") == "guesses":
+        # Only fills the boxes: the person checks them, and saving saves them.
+        posted = forms.shown_values(request.form)
+        guessed = fill_best_guesses(
+            view.grid.rows,
+            view.suggestions,
+            view.labels,
+            posted,
+            lambda number: sole_running_agreement(integration_id, number),
+        )
+    elif posting:
         # The rows this page showed are those whose account box was sent (a text
         # box is always sent, even blank); rows on other pages keep their mapping.
         ids = [t.id for t in view.tenants if f"account-{t.id}" in request.form]
@@ -400,13 +415,29 @@ def mapping(integration_id: str) -> Any:
         grid=view.grid,
         errors=errors,
         posted=posted,
+        guessed=set(guessed),
         is_post=posting,
-        search=posted.get("q", query.text) if posting else query.text,
-        unmapped_only=bool(posted.get("unmapped")) if posting else query.unmapped_only,
+        # After a post the box shows the search the rows were found by: a search
+        # typed but not run would hide rows the page speaks of (rows to fix).
+        search=query.text,
+        unmapped_only=query.unmapped_only,
         instant_filter=view.grid.pages == 1 and not view.grid.searched,
         setup=bool(request.args.get("setup")),
         step="accounts",
     ), (400 if errors else 200)
+
+
+def sole_running_agreement(integration_id: str, account_number: int) -> str:
+    """The number of an account's only running agreement, or "" (none, several,
+    or Tigerpaw cannot be read now: the person then picks one)."""
+    try:
+        agreements = setup_service().agreements(integration_id, account_number)
+    except RemoteError as err:
+        logger.info("Agreements of account %s not read: %s", account_number, err)
+        return ""
+
+    running = [a for a in agreements if a.active_at(dt.datetime.now(dt.UTC))]
+    return str(running[0].number) if len(running) == 1 else ""
 
 
 @blueprint.get("/integrations/<integration_id>/agreements")

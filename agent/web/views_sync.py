@@ -51,6 +51,18 @@ def sync_resume() -> Any:
     return redirect(url_for("pages.home"))
 
 
+@blueprint.post("/notices/<notice_id>/dismiss")
+def dismiss_notice(notice_id: str) -> Any:
+    """Hide a piece of news from the banner, then show the page it was on."""
+    current_agent().dismiss_notice(notice_id)
+
+    back = request.form.get("next", "")
+    # Only a path of this page: never an address elsewhere ("//host" included).
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = url_for("pages.home")
+    return redirect(back)
+
+
 @blueprint.post("/api/sync")
 def api_sync() -> Any:
     """Start a sync cycle now, for scripts."""

@@ -87,6 +87,44 @@ def mapped(agent: AgentProcess) -> dict[str, str]:
     return {t["name"]: t["account"]["name"] for t in tenants if t["account"]}
 
 
+def shown_ticks(page: Any) -> list[bool]:
+    """Whether each company the filter shows is ticked."""
+    return [
+        box.is_checked()
+        for box in page.locator("#tenant-list li:visible input[name=tenants]").all()
+    ]
+
+
+def select_all_follows_the_filter(page: Any) -> None:
+    """On the Add companies page, "Select all" says whether the rows shown are all
+    ticked, so a click after a new filter ticks them rather than unticking."""
+    names = page.locator("#tenant-list label").all_inner_texts()
+    first = names[0].split()[0]
+    other = next(n for n in names if first not in n).split()[0]
+    select_all = page.locator("#select-all")
+
+    page.fill("#tenant-filter", first)
+    select_all.check()
+    assert all(shown_ticks(page)) and shown_ticks(page)
+
+    page.fill("#tenant-filter", other)
+    assert not any(shown_ticks(page))
+    assert not select_all.is_checked(), "no company shown is ticked"
+    select_all.click()
+    assert all(shown_ticks(page)), "the click ticked the companies shown"
+
+    page.locator("#tenant-list li:visible input[name=tenants]").first.uncheck()
+    assert not select_all.is_checked()
+    assert select_all.evaluate("e => e.indeterminate")
+
+    # Back to none ticked and no filter, as the setup goes on from here.
+    page.fill("#tenant-filter", "")
+    assert not select_all.is_checked() and select_all.evaluate("e => e.indeterminate")
+    select_all.check()
+    select_all.uncheck()
+    assert not any(shown_ticks(page)) and len(shown_ticks(page)) == len(names)
+
+
 def test_the_grid_pages_and_searches_by_keyboard(
     agent: AgentProcess, artifacts_dir
 ) -> None:
@@ -97,6 +135,7 @@ def test_the_grid_pages_and_searches_by_keyboard(
         page.goto(info["url"])
         connect_kbh(page, sandbox)
         create_integration(page, sandbox)
+        select_all_follows_the_filter(page)
         names = add_tenants(page)
         ordered = sorted(names, key=str.casefold)
         assert len(names) == TENANTS and rows(page) == ordered[:PAGE_SIZE]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import html as lxml_html
 
 from agent.app import Agent, AgentOptions
 from agent.logs import RecentRecords
@@ -261,3 +262,73 @@ def test_accounts_without_the_external_product_are_warned_of(grid: Grid) -> None
     assert f'aria-describedby="xref-{row}"' in page
     assert page.count('class="xref" id="xref-') == 1, "only that row is warned of"
     assert sum(grid.tigerpaw.calls.values()) == calls, "no call to Tigerpaw per row"
+
+
+def form_of(page: str) -> dict[str, str]:
+    """The grid's fields as the browser would send them (boxes ticked as "on")."""
+    tree = lxml_html.fromstring(page)
+    (form,) = tree.xpath("//form[@data-agreements]")
+    fields: dict[str, str] = {}
+    for box in form.xpath(".//input[@name]"):
+        if box.get("type") == "checkbox" and box.get("checked") is None:
+            continue
+        fields[box.get("name")] = box.get("value") or (
+            "on" if box.get("type") == "checkbox" else ""
+        )
+    for select in form.xpath(".//select[@name]"):
+        chosen = select.xpath("option[@selected]/@value")
+        fields[select.get("name")] = chosen[0] if chosen else ""
+    return fields
+
+
+def test_every_best_guess_of_a_page_is_filled_in_but_not_saved(grid: Grid) -> None:
+    first = grid.get().get_data(as_text=True)
+    rows, guesses = rows_of(first), guesses_of(first)
+    assert "Use every best guess on this page" in first
+    assert f"Fills the {PAGE_SIZE} rows of this page" in first
+    typed = guesses[rows[1]]
+
+    filled = grid.post({**choices({rows[0]: typed}, rows), "go": "guesses"})
+
+    assert filled.status_code == 200
+    page = filled.get_data(as_text=True)
+    values = form_of(page)
+    assert values[f"account-{rows[0]}"] == typed, "what the person typed stays"
+    for row in rows[1:]:
+        assert values[f"account-{row}"] == guesses[row]
+        assert f'id="guessed-{row}"' in page, "each filled row says so"
+    assert f'id="guessed-{rows[0]}"' not in page
+    assert f"Filled {PAGE_SIZE - 1} rows with their best guess" in page
+    assert guesses_of(page) == {}, "no guess is left to offer"
+    sole = [row for row in rows[1:] if values[f"agreement-{row}"]]
+    assert sole, "an account's only running agreement comes with its guess"
+    store = grid.agent.store
+    assert store is not None
+    assert all(t.mapping is None for t in store.list_tenants(grid.integration))
+
+    # The person fixes the clash on the first row and saves: the guesses are kept.
+    values[f"account-{rows[0]}"] = ""
+    saved = grid.post({**values, "go": "search"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:3000]
+    mapped = {t.id for t in store.list_tenants(grid.integration) if t.mapping}
+    assert mapped == set(rows[1:])
+
+
+def test_a_row_in_error_is_shown_whatever_was_typed_in_the_search(
+    grid: Grid,
+) -> None:
+    first = grid.get().get_data(as_text=True)
+    rows, guesses = rows_of(first), guesses_of(first)
+    named = next(t.name for t in grid.tenants if t.id == rows[-1])
+    clash = {rows[0]: guesses[rows[0]], rows[1]: guesses[rows[0]]}
+
+    refused = grid.post({**choices(clash, rows), "go": "search", "q": named})
+
+    assert refused.status_code == 400
+    page = html.unescape(refused.get_data(as_text=True))
+    assert "Nothing was saved" in page and f'href="#account-{rows[1]}"' in page
+    assert rows_of(page) == rows
+    assert re.search(r'id="mapping-filter" name="q" type="search" value=""', page), (
+        "the box shows the search the rows were found by, not one that hides them"
+    )
+    assert f"{COMPANIES} companies, showing 1 to {PAGE_SIZE}." in page

@@ -23,14 +23,47 @@ function filterRows(input) {
   const list = document.querySelector(input.dataset.filter);
   if (!list) return;
   const wanted = input.value.trim().toLowerCase();
-  list.querySelectorAll("[data-name]").forEach((row) => {
-    row.hidden = wanted !== "" && !row.dataset.name.includes(wanted);
+  const rows = [...list.querySelectorAll("[data-name]")];
+  rows.forEach((row) => {
+    // A row the page asks to fix stays in sight whatever the filter says.
+    row.hidden = wanted !== "" && !row.dataset.name.includes(wanted) && !row.matches(".invalid");
   });
+  summarizeFilter(input, rows);
+  syncSelectAll();
+}
+
+function summarizeFilter(input, rows) {
+  // The summary beside the search says what the filter shows, not the whole list.
+  const summary = input.dataset.filterSummary && document.querySelector(input.dataset.filterSummary);
+  if (!summary) return;
+  if (summary.dataset.original === undefined) summary.dataset.original = summary.textContent;
+  const wanted = input.value.trim();
+  if (wanted === "") {
+    summary.textContent = summary.dataset.original;
+    return;
+  }
+  const shown = rows.filter((row) => !row.hidden);
+  const fix = shown.filter((row) => row.matches(".invalid") && !row.dataset.name.includes(wanted.toLowerCase()));
+  let text = `Showing ${shown.length - fix.length} of ${rows.length} for \u201c${wanted}\u201d`;
+  if (fix.length) text += `, and ${fix.length === 1 ? "the row" : `the ${fix.length} rows`} to fix`;
+  summary.textContent = `${text}. Clear the search box to see every row.`;
 }
 
 function selectAll(box) {
   document.querySelectorAll(`input[type=checkbox][name="${box.dataset.selectAll}"]`).forEach((item) => {
     if (!item.closest("[hidden]")) item.checked = box.checked;
+  });
+  syncSelectAll();
+}
+
+function syncSelectAll() {
+  // "Select all" is ticked only while every row shown is ticked; half-ticked for some.
+  document.querySelectorAll("input[data-select-all]").forEach((box) => {
+    const shown = [...document.querySelectorAll(`input[type=checkbox][name="${box.dataset.selectAll}"]`)]
+      .filter((item) => !item.closest("[hidden]"));
+    const ticked = shown.filter((item) => item.checked).length;
+    box.checked = shown.length > 0 && ticked === shown.length;
+    box.indeterminate = ticked > 0 && ticked < shown.length;
   });
 }
 
@@ -163,6 +196,7 @@ document.addEventListener("change", (event) => {
   const target = event.target;
   if (target.matches("input[type=radio], input[type=checkbox]")) updateShown();
   if (target.matches("[data-select-all]")) selectAll(target);
+  else if (target.matches("input[type=checkbox][name]")) syncSelectAll();
   if (target.matches("[data-pick-all]")) {
     document.querySelectorAll(`${target.dataset.pickAll} input.row-pick`).forEach((box) => {
       box.checked = target.checked;
@@ -201,7 +235,11 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-needs-script]").forEach((element) => {
+    element.hidden = false;
+  });
   updateShown();
+  syncSelectAll();
   document.querySelectorAll("[data-filter]").forEach(filterRows);
   showLinkedRow();
 });
