@@ -135,6 +135,10 @@ class KscClient:
         self._reader = Reader(self._session, self.page_size, lifetime)
         self._known: dict[str, records.Tenant] = {}
         self._lock = threading.Lock()
+        # One listing at a time, counted: threads that missed a tenant while
+        # another listed take that listing instead of asking KSC again.
+        self._listing = threading.Lock()
+        self._listings = 0
 
     def close(self) -> None:
         """End the sessions and close the pooled connections."""
@@ -179,6 +183,7 @@ class KscClient:
         known.update({tenant.name: tenant for tenant in tenants})
         with self._lock:
             self._known = known
+            self._listings += 1
         return tenants
 
     def devices(self, vserver: records.Tenant | str) -> Iterator[records.Device]:
@@ -233,13 +238,22 @@ class KscClient:
 
         with self._lock:
             found = self._known.get(key)
+            listings = self._listings
         if found is None:
-            # A new or renamed virtual server: list them again, once.
-            self.vservers()
-            with self._lock:
-                found = self._known.get(key)
+            found = self._list_for(key, listings)
         # Not listed: log in by the name given, and KSC says whether it exists.
         return found or records.Tenant(source=records.KSC, id=key, name=key)
+
+    def _list_for(self, key: str, listings: int) -> records.Tenant | None:
+        """A new or renamed virtual server: list them again, once for every thread
+        that missed it at the same time (the first cycle's workers all miss)."""
+        with self._listing:
+            with self._lock:
+                listed_since = self._listings != listings
+            if not listed_since:
+                self.vservers()
+            with self._lock:
+                return self._known.get(key)
 
     def _unreadable(self, method: str, why: str) -> ProtocolError:
         """A reply we cannot read."""

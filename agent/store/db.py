@@ -1,8 +1,11 @@
 """The SQLite connection: WAL mode, transactions, migrations and readable errors.
 
-Each thread gets its own connection (SQLite connections are not meant to be shared
-while in use); writes open ``BEGIN IMMEDIATE`` transactions so that two writers queue on
-the busy timeout instead of failing half-way through.
+A transaction borrows a connection from a small pool and gives it back when it ends,
+so a connection is used by one thread at a time (SQLite connections are not meant to
+be shared while in use) and the agent keeps a few connections, each with its page
+cache, rather than one per thread that ever touched the store. Writes open ``BEGIN
+IMMEDIATE`` transactions so that two writers queue on the busy timeout instead of
+failing half-way through.
 
 Durability: the journal is a write-ahead log with ``synchronous=FULL``. WAL alone keeps
 the file whole when the process is killed at any moment; FULL also fsyncs the log at
@@ -29,6 +32,13 @@ logger = logging.getLogger(__name__)
 
 DB_FILE_NAME = "agent.db"
 DEFAULT_BUSY_TIMEOUT = 10.0
+#: Page cache per connection, in KiB (SQLite's default is about 2 MB). Every
+#: thread has a connection, and another connection's write empties the cache
+#: anyway (WAL), so a small one costs little speed and keeps an idle agent small.
+CACHE_KIB = 512
+#: Connections kept open between transactions; more are made while many threads
+#: hold a transaction at once, and closed when given back.
+KEEP_IDLE = 4
 
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -97,14 +107,17 @@ def describe_error(err: sqlite3.Error, path: Path) -> StoreError:
 
 
 class Database:
-    """One SQLite file, with a connection per thread and explicit transactions."""
+    """One SQLite file, with pooled connections and explicit transactions."""
 
     def __init__(self, path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
-        """Remember the file; connections are made per thread on first use."""
+        """Remember the file; connections are made when transactions need them."""
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._idle: list[sqlite3.Connection] = []
+        self._in_use: set[sqlite3.Connection] = set()
+        # The connection this thread's open transaction holds (nested calls join).
+        self._local = threading.local()
         self._closed = False
 
     @classmethod
@@ -135,43 +148,57 @@ class Database:
         return db
 
     def close(self) -> None:
-        """Close every thread's connection; the Database cannot be used after."""
+        """Close the idle connections now and the others when their transaction
+        ends; the Database cannot be used after."""
         with self._lock:
             self._closed = True
-            connections = list(self._connections.values())
-            self._connections.clear()
-        for conn in connections:
+            idle, self._idle = self._idle, []
+        for conn in idle:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection, made on first use."""
-        thread = threading.current_thread()
+    def release_idle(self) -> int:
+        """Close every connection no transaction holds (each keeps a page cache);
+        how many were closed. The next transaction simply opens a new one."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        return len(idle)
+
+    def in_transaction(self) -> bool:
+        """Whether this thread has a transaction open (a call would join it)."""
+        return getattr(self._local, "conn", None) is not None
+
+    def _borrow(self) -> sqlite3.Connection:
+        """An idle connection, or a new one."""
         with self._lock:
             if self._closed:
                 raise StoreError(
                     f"The agent's database at {self.path} is closed: restart the agent"
                 )
-            conn = self._connections.get(thread)
+            conn = self._idle.pop() if self._idle else None
             if conn is not None:
+                self._in_use.add(conn)
                 return conn
-            self._forget_dead_threads()
 
         conn = self._connect()
         with self._lock:
-            if not self._closed:
-                self._connections[thread] = conn
-                return conn
-        conn.close()
-        raise StoreError(
-            f"The agent's database at {self.path} is closed: restart the agent"
-        )
+            self._in_use.add(conn)
+        return conn
 
-    def _forget_dead_threads(self) -> None:
-        """Close connections of threads that ended (called with the lock held)."""
-        for thread in [t for t in self._connections if not t.is_alive()]:
-            with contextlib.suppress(sqlite3.Error):
-                self._connections.pop(thread).close()
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        """Keep a connection for the next transaction, or close it."""
+        with self._lock:
+            self._in_use.discard(conn)
+            # One left inside a transaction (its rollback failed) is not reused.
+            reusable = not conn.in_transaction and not self._closed
+            if reusable and len(self._idle) < KEEP_IDLE:
+                self._idle.append(conn)
+                return
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection with our settings."""
@@ -188,6 +215,7 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         except sqlite3.Error as err:
             conn.close()
             raise describe_error(err, self.path) from err
@@ -196,10 +224,13 @@ class Database:
 
     def _set_journal_mode(self) -> None:
         """Switch the file to write-ahead logging (kept in the file once set)."""
+        conn = self._borrow()
         try:
-            row = self._connection().execute("PRAGMA journal_mode = WAL").fetchone()
+            row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         except sqlite3.Error as err:
             raise describe_error(err, self.path) from err
+        finally:
+            self._give_back(conn)
         if row is None or str(row[0]).lower() != "wal":
             # Some network shares cannot hold the shared-memory file WAL needs;
             # SQLite then keeps its rollback journal, which is still crash-safe.
@@ -241,25 +272,31 @@ class Database:
     @contextlib.contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
         """A transaction opened with ``begin``, committed when the block ends."""
-        conn = self._connection()
-        if conn.in_transaction:
+        held = getattr(self._local, "conn", None)
+        if held is not None:
             # A nested call joins the transaction already open on this thread.
-            yield conn
+            yield held
             return
 
+        conn = self._borrow()
+        self._local.conn = conn
         try:
-            conn.execute(begin)
-        except sqlite3.Error as err:
-            raise describe_error(err, self.path) from err
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            self._rollback(conn)
-            raise describe_error(err, self.path) from err
-        except BaseException:
-            self._rollback(conn)
-            raise
+            try:
+                conn.execute(begin)
+            except sqlite3.Error as err:
+                raise describe_error(err, self.path) from err
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback(conn)
+                raise describe_error(err, self.path) from err
+            except BaseException:
+                self._rollback(conn)
+                raise
+        finally:
+            self._local.conn = None
+            self._give_back(conn)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:

@@ -180,7 +180,14 @@ _ORDER_OCCURRENCES = (
     "ALTER TABLE service_orders ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1",
 )
 
+# When the first attempt of a write began (committed before anything is sent). A
+# write whose mark is set may have reached Tigerpaw unrecorded (a crash, a timeout),
+# so only then does its next attempt look for what it made; a first attempt sends
+# straight away.
+_ATTEMPT_STARTED = ("ALTER TABLE outbox ADD COLUMN attempt_started_at TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "integrations, tenants, mappings, outbox, history", _INITIAL),
     Migration(2, "service orders count their occurrences", _ORDER_OCCURRENCES),
+    Migration(3, "writes record when their first attempt began", _ATTEMPT_STARTED),
 )

@@ -53,14 +53,19 @@ def _row_to_item(row: sqlite3.Row) -> OutboxItem:
     )
 
 
+def _missing(key: str) -> StoreError:
+    """The error for a write the outbox no longer holds."""
+    return StoreError(
+        f"The outbox holds no write with the key {key!r}: it was removed with "
+        "its integration or server; the next sync plans it again if needed"
+    )
+
+
 def _require_item(conn: sqlite3.Connection, key: str) -> OutboxItem:
     """The outbox item with this key, or a StoreError."""
     row = conn.execute(f"{_SELECT} WHERE key = ?", (key,)).fetchone()
     if row is None:
-        raise StoreError(
-            f"The outbox holds no write with the key {key!r}: it was removed with "
-            "its integration or server; the next sync plans it again if needed"
-        )
+        raise _missing(key)
     return _row_to_item(row)
 
 
@@ -107,6 +112,35 @@ class OutboxRepo:
         with self._db.read() as conn:
             row = conn.execute(f"{_SELECT} WHERE key = ?", (key,)).fetchone()
         return _row_to_item(row) if row else None
+
+    def start_attempt(self, key: str, *, now: dt.datetime | None = None) -> bool:
+        """Mark that a write is about to be sent; whether an earlier attempt began.
+
+        The mark is committed before this returns, so it must be called outside any
+        transaction: after a crash or a timeout, a set mark says the write may have
+        reached Tigerpaw and must be looked for before it is sent again.
+        """
+        if self._db.in_transaction():
+            raise StoreError(
+                f"The agent marked the write {key!r} inside another change, so the "
+                "mark would not be saved before sending (a bug): send the agent's "
+                "log to support"
+            )
+        stamp = to_db_time(now or utcnow())
+
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT attempt_started_at FROM outbox WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                raise _missing(key)
+            began = row["attempt_started_at"]
+            if began is None:
+                conn.execute(
+                    "UPDATE outbox SET attempt_started_at = ? WHERE key = ?",
+                    (stamp, key),
+                )
+        return began is not None
 
     def due(
         self,

@@ -5,16 +5,26 @@ accounts) are looked up first and created, through the outbox, only when missing
 rep, statuses, priorities, types and boards the choices name are looked up and a
 missing one is reported as a setup problem (Tigerpaw's API offers no way to create
 statuses or types; people pick them from the lists the page shows).
+
+What a cycle found is kept per integration (:class:`SetupCache`) and used by the
+next cycles instead of reading the same master tables again, until the
+integration's settings or choices change, someone presses Sync now, a write is
+refused (a field or an entry may have gone), or an hour has passed. A setup with a
+problem or a missing field is never kept: it is looked at again every cycle, so a
+fix made in Tigerpaw is seen at once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.store.choices import SEVERITY_LABELS, OrderRule, SyncChoices
+from agent.sync.order_texts import status_rule_name
 from agent.tigerpaw.client import TigerpawClient
 from agent.tigerpaw.models import (
     ACCOUNTS,
@@ -34,6 +44,9 @@ KEY_FIELD_LABEL = "Kaspersky Key"
 TENANT_FIELD_LABEL = "Kaspersky Tenant"
 #: The note topic the agent prefers for its notes, if Tigerpaw has it.
 NOTE_TOPIC = "General"
+#: Seconds a setup found in Tigerpaw is used again at most (a safety net for
+#: entries renamed there without any write being refused).
+SETUP_MAX_AGE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,73 @@ class TigerpawSetup:
         if text.isdigit():
             return int(text)
         return self.boards.get(text.casefold())
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A setup kept for one integration, with what it was found for and when."""
+
+    fingerprint: Any
+    orders: bool
+    setup: TigerpawSetup
+    found_at: float
+
+
+class SetupCache:
+    """The last good setup of each integration, shared by its cycles.
+
+    ``fingerprint`` is whatever the setup depends on (the integration's settings
+    and choices), compared with ``==``; a setup found with ``orders`` also serves a
+    cycle without them.
+    """
+
+    def __init__(
+        self,
+        max_age: float = SETUP_MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Keep setups for ``max_age`` seconds of ``clock`` at most."""
+        self.max_age = max_age
+        self.clock = clock
+        self._kept: dict[str, _Kept] = {}
+        self._lock = threading.Lock()
+
+    def get(
+        self, integration_id: str, fingerprint: Any, orders: bool
+    ) -> TigerpawSetup | None:
+        """The kept setup, if it was found for the same fingerprint, recently, and
+        covers ``orders``."""
+        with self._lock:
+            kept = self._kept.get(integration_id)
+        if kept is None:
+            return None
+        fresh = self.clock() - kept.found_at < self.max_age
+        if not fresh or kept.fingerprint != fingerprint or orders > kept.orders:
+            return None
+        return kept.setup
+
+    def put(
+        self, integration_id: str, fingerprint: Any, orders: bool, setup: TigerpawSetup
+    ) -> None:
+        """Keep a setup for the next cycles (one with problems is not kept)."""
+        if setup.problems or setup.missing_fields:
+            self.forget(integration_id)
+            return
+        with self._lock:
+            kept = self._kept.get(integration_id)
+            if kept is not None and kept.orders and not orders:
+                # A setup without the order look-ups must not replace a full one.
+                if kept.fingerprint == fingerprint:
+                    return
+            self._kept[integration_id] = _Kept(fingerprint, orders, setup, self.clock())
+
+    def forget(self, integration_id: str | None = None) -> None:
+        """Look the integration's setup (or every one) up again next cycle."""
+        with self._lock:
+            if integration_id is None:
+                self._kept.clear()
+            else:
+                self._kept.pop(integration_id, None)
 
 
 def has_field(
@@ -105,7 +185,9 @@ def bootstrap(
         else:
             ensure_field(entity, category, label)
 
-    if not orders or not _rules(choices):
+    # With every rule off, orders already open still close: that needs the closed
+    # status looked up.
+    if not orders or not (_rules(choices) or choices.closed_status):
         return TigerpawSetup(missing_fields=tuple(missing))
     return _order_setup(client, choices, tuple(missing))
 
@@ -118,7 +200,7 @@ def _rules(choices: SyncChoices) -> list[tuple[str, OrderRule]]:
         if rule.enabled
     ]
     rules += [
-        (f"the status '{name}'", rule)
+        (status_rule_name(name), rule)
         for name, rule in choices.device_statuses.items()
         if rule.enabled
     ]

@@ -4,36 +4,43 @@ The order matters for crash safety:
 
 1. Send what earlier cycles left in the outbox (a crash, an outage), so that plans
    are made against a Tigerpaw that already holds those writes.
-2. Find (or create) what the integration needs in Tigerpaw.
+2. Find (or create) what the integration needs in Tigerpaw (or take what an earlier
+   cycle found, see :class:`agent.sync.bootstrap.SetupCache`).
 3. Read, plan and queue each tenant (bounded concurrency per remote API); one
    tenant's failure is recorded on that tenant and the others go on.
-4. Send the new writes.
+4. Send the new writes: the drain starts with step 3 and sends each tenant's writes
+   as soon as they are queued, so Tigerpaw is written while the console is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.errors import AgentError, ConnectError, ServerError, StoreError
-from agent.store import Integration, Store, Tenant
+from agent.store import Integration, Store, SyncChoices, Tenant
 from agent.store.db import utcnow
 from agent.sync import writes
-from agent.sync.bootstrap import TigerpawSetup, bootstrap
+from agent.sync.bootstrap import SetupCache, TigerpawSetup, bootstrap
 from agent.sync.health import Reachability
 from agent.sync.limits import ApiLimits
-from agent.sync.outbox import DrainResult, OutboxWorker, RetryPolicy
+from agent.sync.outbox import DrainResult, OutboxWorker, RetryPolicy, WriteFeed
 from agent.sync.tenant_sync import SyncContext, TenantOutcome, sync_tenant
 
 if TYPE_CHECKING:
     from agent.connections import Connections
 
 logger = logging.getLogger(__name__)
+
+#: Tenants read at once, per slot of the console's limit: while some wait for the
+#: console, others plan and save, so the console's slots stay busy.
+TENANTS_PER_SLOT = 2
 
 
 @dataclass(frozen=True)
@@ -99,9 +106,12 @@ class IntegrationCycle:
         stop: threading.Event | None = None,
         reachability: Reachability | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        setups: SetupCache | None = None,
     ) -> None:
-        """Cycles over ``connections``, which the caller closes."""
+        """Cycles over ``connections``, which the caller closes; ``setups`` keeps
+        what the bootstrap found for the next cycles."""
         self.store = store
+        self.setups = setups
         self.integration = integration
         self.connections = connections
         self.limits = limits or ApiLimits()
@@ -128,20 +138,13 @@ class IntegrationCycle:
         )
         try:
             if not options.dry_run:
-                self._count(result, worker.drain())
+                self._count(result, self._drained(worker.drain()))
             choices = self.store.get_sync_choices(integration.id)
-            with self.limits.hold(worker.api):
-                result.setup = bootstrap(
-                    self.connections.tigerpaw,
-                    choices,
-                    ensure_field=None if options.dry_run else self._ensurer(worker),
-                    orders=options.orders,
-                )
+            result.setup = self._bootstrap(worker, choices, options)
         except AgentError as err:
             if isinstance(err, ConnectError | ServerError):
                 self.reachability.failed(err)
             return self._failed(result, err)
-        self.reachability.answered()
 
         context = SyncContext(
             store=self.store,
@@ -159,23 +162,76 @@ class IntegrationCycle:
             dry_run=options.dry_run,
             bill_all=options.bill_all and options.dry_run,
         )
-        result.tenants = self._tenants(context, options)
-
-        if not options.dry_run:
-            try:
-                drained = worker.drain(settle=options.settle)
-                self._count(result, drained)
-                self._record(result, drained)
-            except StoreError as err:
-                # The file is locked or full: what was sent but not recorded is
-                # found by its key next cycle; this run stops and says why.
-                result.error = str(err)
-                logger.warning("Sync of %s stopped: %s", integration.name, err)
+        if options.dry_run:
+            result.tenants = self._tenants(context, options, None)
+        else:
+            self._sync_and_send(context, options, worker, result)
         result.pending = self.store.pending_count(integration.id)
         result.stopped = self.stop.is_set()
         result.finished_at = self.clock()
         self._log(result)
         return result
+
+    def _bootstrap(
+        self, worker: OutboxWorker, choices: SyncChoices, options: CycleOptions
+    ) -> TigerpawSetup:
+        """What the integration needs in Tigerpaw: found by an earlier cycle with
+        the same settings and choices, or looked up (and created) now."""
+        fingerprint = (self.integration.settings, choices)
+        cached = None
+        if self.setups is not None and not options.dry_run:
+            cached = self.setups.get(self.integration.id, fingerprint, options.orders)
+        if cached is not None:
+            return cached
+
+        with self.limits.hold(worker.api):
+            setup = bootstrap(
+                self.connections.tigerpaw,
+                choices,
+                ensure_field=None if options.dry_run else self._ensurer(worker),
+                orders=options.orders,
+            )
+        self.reachability.answered()
+        if self.setups is not None and not options.dry_run:
+            self.setups.put(self.integration.id, fingerprint, options.orders, setup)
+        return setup
+
+    def _sync_and_send(
+        self,
+        context: SyncContext,
+        options: CycleOptions,
+        worker: OutboxWorker,
+        result: CycleResult,
+    ) -> None:
+        """Sync the tenants while the drain sends what each one queues."""
+        feed = WriteFeed()
+        drained = None
+        with self._tenant_pool(context, options, feed) as futures:
+            try:
+                drained = self._drained(worker.drain(settle=options.settle, feed=feed))
+            except StoreError as err:
+                self._store_failed(result, err)
+            result.tenants = [future.result() for future in futures]
+        if drained is None:
+            return
+
+        try:
+            self._count(result, drained)
+            self._record(result, drained)
+        except StoreError as err:
+            self._store_failed(result, err)
+
+    def _store_failed(self, result: CycleResult, error: StoreError) -> None:
+        """The file is locked or full: what was sent but not recorded is found by
+        its key next cycle; this run stops and says why."""
+        result.error = str(error)
+        logger.warning("Sync of %s stopped: %s", result.integration_name, error)
+
+    def _drained(self, drained: DrainResult) -> DrainResult:
+        """A drain's result; a refused write makes the next bootstrap look again."""
+        if drained.refused and self.setups is not None:
+            self.setups.forget(self.integration.id)
+        return drained
 
     def _ensurer(self, worker: OutboxWorker):
         """Bootstrap's way to create a field: through the outbox, sent at once."""
@@ -186,32 +242,62 @@ class IntegrationCycle:
 
         return ensure
 
-    def _tenants(
-        self, context: SyncContext, options: CycleOptions
-    ) -> list[TenantOutcome]:
-        """Sync every chosen tenant, a few at a time; a stop skips the rest."""
-        tenants = [
+    def _chosen(self, options: CycleOptions) -> list[Tenant]:
+        """The tenants this cycle syncs."""
+        return [
             tenant
             for tenant in self.store.list_tenants(self.integration.id)
             if options.tenant_ids is None or tenant.id in options.tenant_ids
         ]
 
+    def _tenants(
+        self, context: SyncContext, options: CycleOptions, feed: WriteFeed | None
+    ) -> list[TenantOutcome]:
+        """Sync every chosen tenant, a few at a time; a stop skips the rest."""
+        with self._tenant_pool(context, options, feed) as futures:
+            return [future.result() for future in futures]
+
+    @contextlib.contextmanager
+    def _tenant_pool(
+        self, context: SyncContext, options: CycleOptions, feed: WriteFeed | None
+    ) -> Iterator[list[Future[TenantOutcome]]]:
+        """Start every chosen tenant's sync on a pool; ``feed`` hears of each
+        tenant's queued writes and is closed after the last tenant."""
+        tenants = self._chosen(options)
+        left = [len(tenants)]
+        lock = threading.Lock()
+
         def one(tenant: Tenant) -> TenantOutcome:
             """One tenant's outcome; a bug becomes that tenant's error."""
-            if self.stop.is_set():
-                return TenantOutcome(tenant.id, tenant.name, skipped="the agent stops")
             try:
-                return sync_tenant(context, tenant)
-            except Exception as err:
-                # A bug in one tenant's data must not stop the others.
-                logger.exception("Syncing %s failed unexpectedly", tenant.name)
-                outcome = TenantOutcome(tenant.id, tenant.name)
-                outcome.fail(f"Unexpected error ({type(err).__name__}): {err}")
-                return outcome
+                return self._one(context, tenant)
+            finally:
+                with lock:
+                    left[0] -= 1
+                    last = left[0] == 0
+                if feed is not None and last:
+                    feed.close()
+                elif feed is not None:
+                    feed.queued()
 
-        workers = max(1, min(self.limits.per_api, len(tenants)))
+        if not tenants and feed is not None:
+            feed.close()
+        workers = max(1, min(self.limits.per_api * TENANTS_PER_SLOT, len(tenants)))
         with ThreadPoolExecutor(workers, thread_name_prefix="sync-tenant") as pool:
-            return list(pool.map(one, tenants))
+            yield [pool.submit(one, tenant) for tenant in tenants]
+
+    def _one(self, context: SyncContext, tenant: Tenant) -> TenantOutcome:
+        """Sync one tenant; a stop skips it and a bug becomes its error."""
+        if self.stop.is_set():
+            return TenantOutcome(tenant.id, tenant.name, skipped="the agent stops")
+        try:
+            return sync_tenant(context, tenant)
+        except Exception as err:
+            # A bug in one tenant's data must not stop the others.
+            logger.exception("Syncing %s failed unexpectedly", tenant.name)
+            outcome = TenantOutcome(tenant.id, tenant.name)
+            outcome.fail(f"Unexpected error ({type(err).__name__}): {err}")
+            return outcome
 
     def _count(self, result: CycleResult, drained: DrainResult) -> None:
         """Add a drain's figures to the result."""

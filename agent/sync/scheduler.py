@@ -16,8 +16,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import functools
+import gc
+import json
 import logging
+import platform
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +38,7 @@ from agent.secrets import SecretStore
 from agent.sources.kbh import ServerTable
 from agent.store import Store
 from agent.store.db import utcnow
+from agent.sync.bootstrap import SetupCache
 from agent.sync.cycle import CycleOptions, CycleResult, IntegrationCycle
 from agent.sync.health import Notify, Reachability, TenantHealth
 from agent.sync.limits import DEFAULT_PER_API, ApiLimits
@@ -46,6 +53,50 @@ MAX_SLEEP = 60.0
 DEFAULT_MAX_CYCLES = 2
 
 
+@dataclass(frozen=True)
+class TenantSummary:
+    """What the status shows of one tenant's part of the last cycle."""
+
+    tenant_id: int
+    name: str
+    ok: bool
+    error: str | None
+    waiting_approval: bool
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """What the status needs of the last cycle; the full result (every planned
+    write) is let go when the cycle ends, so an idle agent holds little.
+
+    The tenants are packed into one JSON document: thousands of small objects made
+    as a cycle ends would land in the memory the cycle just freed and keep it from
+    going back to the system.
+    """
+
+    error: str | None
+    orders_opened: int
+    packed: bytes
+
+    @classmethod
+    def of(cls, result: CycleResult) -> CycleSummary:
+        """The summary of a finished cycle."""
+        rows = [
+            [t.tenant_id, t.name, t.ok, t.error, t.waiting_approval]
+            for t in result.tenants
+        ]
+        return cls(
+            error=result.error,
+            orders_opened=result.orders_opened,
+            packed=json.dumps(rows, separators=(",", ":")).encode(),
+        )
+
+    @property
+    def tenants(self) -> list[TenantSummary]:
+        """Each tenant's part of the cycle."""
+        return [TenantSummary(*row) for row in json.loads(self.packed)]
+
+
 @dataclass
 class IntegrationState:
     """What the scheduler knows of one integration between cycles."""
@@ -58,10 +109,55 @@ class IntegrationState:
     last_run: dt.datetime | None = None
     last_orders_start: dt.datetime | None = None
     last_licenses_start: dt.datetime | None = None
-    last_result: CycleResult | None = None
+    last_result: CycleSummary | None = None
     future: Future[Any] | None = None
     #: Cycles finished since the scheduler started.
     runs: int = 0
+
+
+#: glibc's mallopt parameters: the number of heap arenas, and the size from which
+#: an allocation gets pages of its own (returned to the system when freed).
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3
+#: Heap arenas glibc may make: by default 8 per core, and each of the cycle's
+#: threads then keeps a partly used heap of its own after the cycle.
+ARENAS = 2
+#: glibc's own starting value, kept fixed: by default it grows to the largest block
+#: freed so far (a status reply for 1,000 tenants), and such blocks then come from
+#: the heap, where they leave holes that the agent keeps while idle.
+MMAP_THRESHOLD = 128 * 1024
+
+
+def trim_heap() -> None:
+    """Ask glibc to return freed heap pages to the system (it keeps them otherwise,
+    and a cycle over many tenants frees tens of MB); nothing elsewhere."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def tune_heap() -> None:
+    """Keep glibc's heap compact for a long-running agent: few arenas, shared by
+    the sync's threads, and large blocks on pages of their own (nothing on other
+    C libraries)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(M_ARENA_MAX, ARENAS)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (which has malloc_trim and mallopt)."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    except (OSError, AttributeError) as err:
+        logger.debug("The C library's malloc_trim is not available: %s", err)
+        return None
+    return libc
 
 
 class Scheduler:
@@ -88,6 +184,8 @@ class Scheduler:
         self.policy = policy or RetryPolicy()
         self.kbh_table = kbh_table
         self.clock = clock
+        #: What each integration's bootstrap found, used again by its next cycles.
+        self.setups = SetupCache()
         self.tenant_health = TenantHealth(notify)
         self.integration_health = TenantHealth(notify)
         self._max_cycles = max(1, max_cycles)
@@ -108,6 +206,7 @@ class Scheduler:
         if self._thread is not None:
             return
         self._started_at = self.clock()
+        tune_heap()
         self._pool = ThreadPoolExecutor(self._max_cycles, thread_name_prefix="sync")
         self._thread = threading.Thread(
             target=self._loop, name="sync-scheduler", daemon=True
@@ -161,6 +260,7 @@ class Scheduler:
         # fixed in Tigerpaw, say) are tried in this cycle too.
         for state in chosen:
             self.store.retry_waiting(state.id)
+            self.setups.forget(state.id)
         logger.info("Sync now asked for %s", integration_id or "every integration")
         self.wake()
 
@@ -316,17 +416,30 @@ class Scheduler:
             result.error = f"Unexpected error ({type(err).__name__}): {err}"
 
         self._note_health(state, result)
+        summary = CycleSummary.of(result)
+        del result
         with self._lock:
             state.running = False
             state.future = None
             state.last_run = started
-            state.last_result = result
+            state.last_result = summary
             state.runs += 1
             if ORDERS in kinds:
                 state.last_orders_start = started
             if LICENSES in kinds:
                 state.last_licenses_start = started
+        self._release_memory()
         self.wake()
+
+    def _release_memory(self) -> None:
+        """Hand back what the cycle used: the database connections of its threads
+        (each holds a page cache) and the heap it freed, so an idle agent is small."""
+        try:
+            self.store.release_idle()
+        except AgentError as err:
+            logger.debug("Could not close idle database connections: %s", err)
+        gc.collect()
+        trim_heap()
 
     def _cycle(self, state: IntegrationState, options: CycleOptions) -> CycleResult:
         """Build the integration's clients and run one cycle with them."""
@@ -355,6 +468,7 @@ class Scheduler:
                 stop=self._stop,
                 reachability=state.reachability,
                 clock=self.clock,
+                setups=self.setups,
             )
             return cycle.run(options)
         finally:
@@ -367,11 +481,14 @@ class Scheduler:
             return
         self.integration_health.succeeded(state.id, state.name)
         for outcome in result.tenants:
+            # Only a tenant that failed before has a count to reset; keeping none
+            # for the others keeps an idle agent small.
+            known = self.tenant_health.state(outcome.tenant_id) is not None
             if not outcome.ok:
                 self.tenant_health.failed(
                     outcome.tenant_id, outcome.name, outcome.error or ""
                 )
-            elif outcome.skipped is None:
+            elif outcome.skipped is None and known:
                 self.tenant_health.succeeded(outcome.tenant_id, outcome.name)
 
     # Status.

@@ -1,9 +1,10 @@
 """Each kind of queued write, sent to Tigerpaw so that sending it twice does no harm.
 
-- An order is looked up by its key (the custom field, then the Reference it was
-  created with) before one is created, so a create that reached Tigerpaw before a
-  crash is found, not repeated.
-- A note is added only if the order does not already hold the same text.
+- Before an order is created or a note added, the outbox row is marked "attempt
+  started" (committed). A first attempt sends at once; a later one (the earlier may
+  have reached Tigerpaw before a crash or a timeout) first looks the order up by its
+  key (the custom field, then the Reference it was created with), or the order's
+  notes for the same text, so nothing is made twice.
 - A close of an order that is already closed only stops tracking it.
 - A charge quantity is set, never added.
 
@@ -116,7 +117,7 @@ class WriteSender:
             return
 
         number, keyed = tracked.order_number, False
-        if number is None:
+        if number is None and self.store.start_attempt(item.key):
             number, keyed = self._find_order(key, category, label)
         created = number is None
         if number is None:
@@ -183,13 +184,16 @@ class WriteSender:
             raise Deferred("Waiting for the service order to be created first")
         return tracked.order_number
 
-    def _add_note_once(self, number: int, text: str, topic: str) -> None:
-        """Add a note unless the order holds the same text (sent before a restart)."""
-        wanted = text.strip()
-        if any(
-            n.text.strip() == wanted for n in self.client.service_order_notes(number)
-        ):
-            return
+    def _add_note_once(
+        self, item: OutboxItem, number: int, text: str, topic: str
+    ) -> None:
+        """Add a note unless an earlier attempt of the write may have added it and
+        the order holds the same text."""
+        if self.store.start_attempt(item.key):
+            wanted = text.strip()
+            notes = self.client.service_order_notes(number)
+            if any(note.text.strip() == wanted for note in notes):
+                return
         self.client.add_service_order_note(number, text, topic=topic or "General")
 
     def _note(self, item: OutboxItem) -> None:
@@ -201,7 +205,7 @@ class WriteSender:
             return
 
         try:
-            self._add_note_once(number, p["text"], p.get("topic", ""))
+            self._add_note_once(item, number, p["text"], p.get("topic", ""))
         except RecordNotFound:
             self._gone(item, number)
             return
@@ -251,7 +255,7 @@ class WriteSender:
                 system="Tigerpaw",
             )
 
-        self._add_note_once(number, p["text"], p.get("topic", ""))
+        self._add_note_once(item, number, p["text"], p.get("topic", ""))
         self.client.update_service_order(number, status=p["status"])
         with self.store.transaction():
             self.store.forget_order(p["order_key"])

@@ -140,7 +140,12 @@ def sync_tenant(context: SyncContext, tenant: Tenant) -> TenantOutcome:
         return outcome
     outcome.account = mapping.account_name or str(mapping.account_number)
     billing = context.licenses and (mapping.billing or context.bill_all)
-    orders = context.orders and mapping.service_orders and context.rules_on
+    # With every rule off, orders already open still close when their cause clears.
+    orders = (
+        context.orders
+        and mapping.service_orders
+        and (context.rules_on or bool(context.store.list_orders(tenant_id=tenant.id)))
+    )
     if not billing and not orders:
         outcome.skipped = "nothing to do in this cycle"
         return outcome

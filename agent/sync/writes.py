@@ -159,6 +159,22 @@ def ensure_field_write(entity: str, category: str, label: str) -> Write:
     )
 
 
+def lane(kind: str, payload: dict[str, Any]) -> str:
+    """The lane of a write: writes of one lane are sent one after another, in the
+    order they were queued (an order's open before its notes and close; the charges
+    of one agreement; the fields of one account), while lanes go in parallel."""
+    if "order_key" in payload:
+        return f"order:{payload['order_key']}"
+    if kind == CHARGE:
+        return f"agreement:{payload['agreement']}"
+    if kind == ACCOUNT_FIELD:
+        return f"account:{payload['account']}"
+    if kind == ENSURE_FIELD:
+        return f"field:{payload['entity']}"
+    # A kind this version does not know: one at a time, to be safe.
+    return f"kind:{kind}"
+
+
 def describe(kind: str, payload: dict[str, Any]) -> str:
     """A write in words, as the log and a dry run show it."""
     name = payload.get("account_name", "")

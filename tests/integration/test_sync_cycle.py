@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from agent.sandbox import seed
 from agent.store import OPEN, SENT
@@ -448,5 +449,29 @@ def test_the_billing_preview_shows_old_and_new_and_approval_lets_the_run_write(
         assert charges[approved] == expected[approved]
         others = [p.account_number for p in previews if p.account_number != approved]
         assert all(charges[a] == {} for a in others)
+    finally:
+        world.close()
+
+
+def test_a_ksc_cycle_lists_the_virtual_servers_once(tmp_path: Path) -> None:
+    """Every tenant worker needs the list of virtual servers; KSC is asked once
+    per cycle, not once per worker."""
+    world = SyncWorld(tmp_path, tenants=6, devices=4, source="ksc")
+    try:
+        world.set_up()
+        ksc = world.description["ksc"]
+
+        def listings() -> int:
+            """GetVServers calls KSC has answered so far."""
+            state = requests.get(
+                f"{ksc['url']}/_sandbox/state", timeout=10, verify=ksc["cert"]
+            ).json()
+            return sum(n for name, n in state["calls"].items() if "GetVServers" in name)
+
+        for _ in range(2):
+            before = listings()
+            code, out = world.sync()
+            assert code == 0, out
+            assert listings() - before == 1
     finally:
         world.close()

@@ -6,12 +6,13 @@ import datetime as dt
 import os
 import sqlite3
 import stat
+import threading
 
 import pytest
 
 from agent.errors import StoreError
 from agent.store import DB_FILE_NAME, IntegrationSettings, Store, describe_error
-from agent.store.db import to_db_time
+from agent.store.db import CACHE_KIB, KEEP_IDLE, Database, to_db_time
 from agent.store.migrations import MIGRATIONS, Migration
 
 EXPECTED_TABLES = {
@@ -209,3 +210,65 @@ def test_naive_times_are_refused():
     with pytest.raises(ValueError, match="aware"):
         to_db_time(dt.datetime(2024, 1, 1))
     assert to_db_time(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)).endswith("+00:00")
+
+
+def test_threads_share_a_few_pooled_connections(tmp_path):
+    """Twelve threads reading at once leave at most KEEP_IDLE connections open,
+    which release_idle closes; the database works on afterwards."""
+    db = Database.open(tmp_path / "agent.db")
+    together = threading.Barrier(12)
+
+    def read() -> None:
+        """Read inside a transaction held until all twelve hold one."""
+        with db.read() as conn:
+            conn.execute("SELECT COUNT(*) FROM integrations").fetchone()
+            together.wait(5)
+
+    workers = [threading.Thread(target=read) for _ in range(12)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert db.release_idle() == KEEP_IDLE
+    assert db.release_idle() == 0
+    with db.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM integrations").fetchone()[0] == 0
+    db.close()
+    assert db.release_idle() == 0
+
+
+def test_a_transaction_keeps_its_connection_to_itself(tmp_path):
+    """While one thread's write is open, another thread reads on a connection of
+    its own and does not see the change until it is committed."""
+    store = Store.open(tmp_path / "agent.db")
+    inside, done = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def write() -> None:
+        """Create an integration and hold the transaction open for a moment."""
+        with store.transaction():
+            store.create_integration(
+                IntegrationSettings(source="ksc", ksc_address="ksc.example.test")
+            )
+            inside.set()
+            done.wait(5)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert inside.wait(5)
+    seen.append(len(store.list_integrations()))
+    done.set()
+    writer.join()
+    seen.append(len(store.list_integrations()))
+
+    assert seen == [0, 1]
+    store.close()
+
+
+def test_connections_keep_a_small_page_cache(tmp_path):
+    """Every connection's page cache is capped (an idle agent stays small)."""
+    db = Database.open(tmp_path / "agent.db")
+    with db.read() as conn:
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    db.close()

@@ -16,6 +16,7 @@ from agent.store import (
     IntegrationSettings,
     NewHistory,
     NewTenant,
+    Store,
 )
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -205,3 +206,37 @@ def test_retry_waiting_makes_only_this_integrations_failed_writes_due(
     assert store.get_outbox_item("b").state == "sent"
     assert store.get_outbox_item("c").state == "failed"
     assert [item.key for item in store.due(at(10))] == ["a"]
+
+
+def test_start_attempt_says_whether_an_earlier_attempt_began(tmp_path):
+    """The first call marks the write and says no; every later one says yes, also
+    after a restart (the mark is committed before the send)."""
+    with Store.open_in(tmp_path) as store:
+        made = store.create_integration(
+            IntegrationSettings(source="ksc", ksc_address="ksc.example.test")
+        )
+        store.enqueue("order:1:open", integration_id=made.id, kind="so", payload={})
+        store.enqueue("order:2:open", integration_id=made.id, kind="so", payload={})
+
+        assert store.start_attempt("order:1:open") is False
+        assert store.start_attempt("order:1:open") is True
+
+    with Store.open_in(tmp_path) as reopened:
+        assert reopened.start_attempt("order:1:open") is True
+        assert reopened.start_attempt("order:2:open") is False
+
+
+def test_start_attempt_refuses_to_join_a_transaction(store, integration):
+    """A mark inside another change would be saved only with it: refused."""
+    store.enqueue("k", integration_id=integration.id, kind="so", payload={})
+
+    with pytest.raises(StoreError, match="a bug"), store.transaction():
+        store.start_attempt("k")
+
+    assert store.start_attempt("k") is False
+
+
+def test_start_attempt_of_an_unknown_key_says_so(store, integration):
+    """A write that is gone gets the outbox's own message."""
+    with pytest.raises(StoreError, match="holds no write"):
+        store.start_attempt("missing")
