@@ -254,6 +254,9 @@ def test_sync_now_sends_writes_that_were_waiting_for_a_later_retry(
     account = next(iter(world.expected_charges()))
     world.tigerpaw_events({"remove_cross_reference": [account]})
     scheduler.start()
+    # The first cycle writes service orders only; a Sync now counted from before
+    # it ends would return with it, before any charge was tried.
+    wait_until(lambda: finished_runs(scheduler))
     run_now(scheduler)
     assert kaspersky_charges({account: world.charges()[account]}) == {account: {}}
     assert world.store.list_outbox(state="failed", integration_id=world.integration_id)
