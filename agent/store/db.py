@@ -32,10 +32,11 @@ logger = logging.getLogger(__name__)
 
 DB_FILE_NAME = "agent.db"
 DEFAULT_BUSY_TIMEOUT = 10.0
-#: Page cache per connection, in KiB (SQLite's default is about 2 MB). Every
-#: thread has a connection, and another connection's write empties the cache
-#: anyway (WAL), so a small one costs little speed and keeps an idle agent small.
-CACHE_KIB = 512
+#: Page cache per connection, in KiB (SQLite's default is about 2 MB). Another
+#: connection's write empties a cache anyway (WAL) and the system caches the file,
+#: so a small one costs little speed; the cache's pages, made and freed as
+#: connections come and go, otherwise leave holes in the heap of an idle agent.
+CACHE_KIB = 128
 #: Connections kept open between transactions; more are made while many threads
 #: hold a transaction at once, and closed when given back.
 KEEP_IDLE = 4

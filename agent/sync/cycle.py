@@ -14,12 +14,11 @@ The order matters for crash safety:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -90,6 +89,111 @@ class CycleResult:
     def planned(self) -> list[writes.Write]:
         """Every write the cycle planned (for a dry run, what it would write)."""
         return [write for tenant in self.tenants for write in tenant.writes]
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    """What the status shows of one tenant's part of the last cycle."""
+
+    tenant_id: int
+    name: str
+    ok: bool
+    error: str | None
+    waiting_approval: bool
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """What the status needs of the last cycle; the full result (every planned
+    write) is let go when the cycle ends, so an idle agent holds little.
+
+    The tenants are packed into one JSON document: thousands of small objects made
+    as a cycle ends would land in the memory the cycle just freed and keep it from
+    going back to the system.
+    """
+
+    error: str | None
+    orders_opened: int
+    packed: bytes
+
+    @classmethod
+    def of(cls, result: CycleResult) -> CycleSummary:
+        """The summary of a finished cycle."""
+        rows = [
+            [t.tenant_id, t.name, t.ok, t.error, t.waiting_approval]
+            for t in result.tenants
+        ]
+        return cls(
+            error=result.error,
+            orders_opened=result.orders_opened,
+            packed=json.dumps(rows, separators=(",", ":")).encode(),
+        )
+
+    @property
+    def tenants(self) -> list[TenantSummary]:
+        """Each tenant's part of the cycle."""
+        return [TenantSummary(*row) for row in json.loads(self.packed)]
+
+
+class TenantWorkers:
+    """A few threads that sync the chosen tenants, each taking the next one when
+    done; ``feed`` hears of each tenant's queued writes and is closed when the
+    last thread ends.
+
+    Threads pulling from one list, rather than a pool holding a future per
+    tenant, keep a cycle over thousands of tenants light.
+    """
+
+    def __init__(
+        self,
+        sync: Callable[[Tenant], TenantOutcome],
+        tenants: list[Tenant],
+        workers: int,
+        feed: WriteFeed | None,
+    ) -> None:
+        """Sync ``tenants`` with ``sync`` on up to ``workers`` threads."""
+        self._sync = sync
+        self._next = iter(enumerate(tenants))
+        self._outcomes: list[TenantOutcome | None] = [None] * len(tenants)
+        self._feed = feed
+        self._lock = threading.Lock()
+        count = max(1, min(workers, len(tenants)))
+        self._running = count
+        self._threads = [
+            threading.Thread(target=self._work, name=f"sync-tenant-{n}", daemon=True)
+            for n in range(count)
+        ]
+
+    def start(self) -> TenantWorkers:
+        """Start the threads."""
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self) -> list[TenantOutcome]:
+        """Wait for every tenant; their outcomes in the order given."""
+        for thread in self._threads:
+            thread.join()
+        return [outcome for outcome in self._outcomes if outcome is not None]
+
+    def _work(self) -> None:
+        """Sync tenants until none is left."""
+        try:
+            while True:
+                with self._lock:
+                    found = next(self._next, None)
+                if found is None:
+                    return
+                index, tenant = found
+                self._outcomes[index] = self._sync(tenant)
+                if self._feed is not None:
+                    self._feed.queued()
+        finally:
+            with self._lock:
+                self._running -= 1
+                last = self._running == 0
+            if last and self._feed is not None:
+                self._feed.close()
 
 
 class IntegrationCycle:
@@ -206,12 +310,13 @@ class IntegrationCycle:
         """Sync the tenants while the drain sends what each one queues."""
         feed = WriteFeed()
         drained = None
-        with self._tenant_pool(context, options, feed) as futures:
-            try:
-                drained = self._drained(worker.drain(settle=options.settle, feed=feed))
-            except StoreError as err:
-                self._store_failed(result, err)
-            result.tenants = [future.result() for future in futures]
+        tenants = self._tenant_workers(context, options, feed)
+        try:
+            drained = self._drained(worker.drain(settle=options.settle, feed=feed))
+        except StoreError as err:
+            self._store_failed(result, err)
+        finally:
+            result.tenants = tenants.join()
         if drained is None:
             return
 
@@ -254,37 +359,17 @@ class IntegrationCycle:
         self, context: SyncContext, options: CycleOptions, feed: WriteFeed | None
     ) -> list[TenantOutcome]:
         """Sync every chosen tenant, a few at a time; a stop skips the rest."""
-        with self._tenant_pool(context, options, feed) as futures:
-            return [future.result() for future in futures]
+        return self._tenant_workers(context, options, feed).join()
 
-    @contextlib.contextmanager
-    def _tenant_pool(
+    def _tenant_workers(
         self, context: SyncContext, options: CycleOptions, feed: WriteFeed | None
-    ) -> Iterator[list[Future[TenantOutcome]]]:
-        """Start every chosen tenant's sync on a pool; ``feed`` hears of each
-        tenant's queued writes and is closed after the last tenant."""
+    ) -> TenantWorkers:
+        """Start syncing every chosen tenant on a few threads."""
         tenants = self._chosen(options)
-        left = [len(tenants)]
-        lock = threading.Lock()
-
-        def one(tenant: Tenant) -> TenantOutcome:
-            """One tenant's outcome; a bug becomes that tenant's error."""
-            try:
-                return self._one(context, tenant)
-            finally:
-                with lock:
-                    left[0] -= 1
-                    last = left[0] == 0
-                if feed is not None and last:
-                    feed.close()
-                elif feed is not None:
-                    feed.queued()
-
-        if not tenants and feed is not None:
-            feed.close()
-        workers = max(1, min(self.limits.per_api * TENANTS_PER_SLOT, len(tenants)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="sync-tenant") as pool:
-            yield [pool.submit(one, tenant) for tenant in tenants]
+        workers = self.limits.per_api * TENANTS_PER_SLOT
+        return TenantWorkers(
+            lambda tenant: self._one(context, tenant), tenants, workers, feed
+        ).start()
 
     def _one(self, context: SyncContext, tenant: Tenant) -> TenantOutcome:
         """Sync one tenant; a stop skips it and a bug becomes its error."""

@@ -16,14 +16,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
-import functools
 import gc
-import json
 import logging
-import platform
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,9 +34,9 @@ from agent.sources.kbh import ServerTable
 from agent.store import Store
 from agent.store.db import utcnow
 from agent.sync.bootstrap import SetupCache
-from agent.sync.cycle import CycleOptions, CycleResult, IntegrationCycle
+from agent.sync.cycle import CycleOptions, CycleResult, CycleSummary, IntegrationCycle
 from agent.sync.health import Notify, Reachability, TenantHealth
-from agent.sync.limits import DEFAULT_PER_API, ApiLimits
+from agent.sync.limits import DEFAULT_PER_API, ApiLimits, trim_heap, tune_heap
 from agent.sync.outbox import RetryPolicy
 from agent.sync.timing import iso, next_licenses_run, next_orders_run
 
@@ -51,50 +46,6 @@ ORDERS, LICENSES = "orders", "licenses"
 #: The longest the scheduler sleeps without looking at the store again.
 MAX_SLEEP = 60.0
 DEFAULT_MAX_CYCLES = 2
-
-
-@dataclass(frozen=True)
-class TenantSummary:
-    """What the status shows of one tenant's part of the last cycle."""
-
-    tenant_id: int
-    name: str
-    ok: bool
-    error: str | None
-    waiting_approval: bool
-
-
-@dataclass(frozen=True)
-class CycleSummary:
-    """What the status needs of the last cycle; the full result (every planned
-    write) is let go when the cycle ends, so an idle agent holds little.
-
-    The tenants are packed into one JSON document: thousands of small objects made
-    as a cycle ends would land in the memory the cycle just freed and keep it from
-    going back to the system.
-    """
-
-    error: str | None
-    orders_opened: int
-    packed: bytes
-
-    @classmethod
-    def of(cls, result: CycleResult) -> CycleSummary:
-        """The summary of a finished cycle."""
-        rows = [
-            [t.tenant_id, t.name, t.ok, t.error, t.waiting_approval]
-            for t in result.tenants
-        ]
-        return cls(
-            error=result.error,
-            orders_opened=result.orders_opened,
-            packed=json.dumps(rows, separators=(",", ":")).encode(),
-        )
-
-    @property
-    def tenants(self) -> list[TenantSummary]:
-        """Each tenant's part of the cycle."""
-        return [TenantSummary(*row) for row in json.loads(self.packed)]
 
 
 @dataclass
@@ -113,51 +64,6 @@ class IntegrationState:
     future: Future[Any] | None = None
     #: Cycles finished since the scheduler started.
     runs: int = 0
-
-
-#: glibc's mallopt parameters: the number of heap arenas, and the size from which
-#: an allocation gets pages of its own (returned to the system when freed).
-M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3
-#: Heap arenas glibc may make: by default 8 per core, and each of the cycle's
-#: threads then keeps a partly used heap of its own after the cycle.
-ARENAS = 2
-#: glibc's own starting value, kept fixed: by default it grows to the largest block
-#: freed so far (a status reply for 1,000 tenants), and such blocks then come from
-#: the heap, where they leave holes that the agent keeps while idle.
-MMAP_THRESHOLD = 128 * 1024
-
-
-def trim_heap() -> None:
-    """Ask glibc to return freed heap pages to the system (it keeps them otherwise,
-    and a cycle over many tenants frees tens of MB); nothing elsewhere."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-def tune_heap() -> None:
-    """Keep glibc's heap compact for a long-running agent: few arenas, shared by
-    the sync's threads, and large blocks on pages of their own (nothing on other
-    C libraries)."""
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(M_ARENA_MAX, ARENAS)
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-
-
-@functools.cache
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (which has malloc_trim and mallopt)."""
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        libc = ctypes.CDLL(None)
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    except (OSError, AttributeError) as err:
-        logger.debug("The C library's malloc_trim is not available: %s", err)
-        return None
-    return libc
 
 
 class Scheduler:
@@ -418,6 +324,9 @@ class Scheduler:
         self._note_health(state, result)
         summary = CycleSummary.of(result)
         del result
+        # Before the cycle counts as finished, so a cycle asked for meanwhile (Sync
+        # now) starts the moment this one is marked done.
+        self._release_memory()
         with self._lock:
             state.running = False
             state.future = None
@@ -428,7 +337,6 @@ class Scheduler:
                 state.last_orders_start = started
             if LICENSES in kinds:
                 state.last_licenses_start = started
-        self._release_memory()
         self.wake()
 
     def _release_memory(self) -> None:

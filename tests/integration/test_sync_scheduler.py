@@ -103,7 +103,9 @@ def finished_runs(scheduler: Scheduler) -> list[str]:
 
 def run_now(scheduler: Scheduler) -> dict[str, Any]:
     """Sync now and wait for that cycle to end; the status after it."""
-    before = scheduler.status()["integrations"][0]["runs"]
+    status = scheduler.status()["integrations"][0]
+    # A cycle running now (the one at start) ends first; Sync now's comes after it.
+    before = status["runs"] + (1 if status["state"] == "running" else 0)
     scheduler.sync_now()
     wait_until(
         lambda: (
