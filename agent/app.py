@@ -13,19 +13,22 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import ConfigManager, Settings
 from agent.errors import AgentError, ConfigError
 from agent.logs import RecentRecords, log_file_path, set_level
-from agent.sandbox.runner import Sandbox, write_json_atomically
+from agent.paths import write_json_atomically
 from agent.secrets import SecretStore
 from agent.setup_flow import SetupService
 from agent.sources import kbh
 from agent.store import Store, Tenant
 from agent.sync.scheduler import Scheduler
 from agent.web.server import WebServer
+
+if TYPE_CHECKING:
+    from agent.sandbox.runner import Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +134,10 @@ class Agent:
         return settings
 
     def _start_sandbox(self) -> None:
+        # Imported here: the emulators cost an agent that runs without them about
+        # 4 MB of resident memory.
+        from agent.sandbox.runner import Sandbox
+
         self.sandbox = Sandbox(
             self.options.data_dir,
             tenants=self.options.sandbox_tenants,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -38,3 +42,17 @@ def ensure_private_dir(path: Path) -> Path:
         # Some file systems (network shares, FAT) refuse modes; the folder still works.
         pass
     return path
+
+
+def write_json_atomically(path: Path, payload: Any) -> None:
+    """Write JSON readable by the owner only, replacing the file in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(payload, stream, indent=2)
+        os.chmod(temp_name, 0o600)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 
 from agent.errors import AgentError
+from agent.paths import write_json_atomically
 from agent.sandbox import seed
 from agent.sandbox.certs import load_or_make_certificate
 from agent.sandbox.kbh import KbhEmulator
@@ -165,20 +165,6 @@ def refuse_second_sandbox(data_dir: Path) -> None:
             f"{owner}): use its servers, stop it first, or give this one another "
             "--data-dir"
         )
-
-
-def write_json_atomically(path: Path, payload: Any) -> None:
-    """Write JSON readable by the owner only, replacing the file in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, indent=2)
-        os.chmod(temp_name, 0o600)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def credentials_text(description: dict[str, Any]) -> str:

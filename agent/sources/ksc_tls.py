@@ -36,8 +36,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
@@ -172,6 +170,10 @@ def normalise_fingerprint(text: str) -> str:
 
 def certificate_names(der: bytes) -> tuple[str, ...]:
     """The host names and addresses a certificate names (its subject if none)."""
+    # Imported here: it adds about 8 MB to the agent's resident memory, and only
+    # parsing a certificate needs it (fingerprints need hashlib alone).
+    from cryptography import x509
+
     certificate = x509.load_der_x509_certificate(der)
     try:
         alternative = certificate.extensions.get_extension_for_class(
@@ -206,6 +208,12 @@ def read_certificate_file(path: Path) -> CertificateFile:
             f"klserver.cer from the KSC server ({KLSERVER_PATH}) and choose it",
             field="certificate",
         ) from err
+
+    # Imported here: it adds about 8 MB to the agent's resident memory, and only
+    # parsing a certificate needs it (fingerprints need hashlib alone).
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     try:
         if b"-----BEGIN" in data:
             certificates = x509.load_pem_x509_certificates(data)

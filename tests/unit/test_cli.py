@@ -11,7 +11,8 @@ import pytest
 
 from agent.cli import build_parser, main
 from agent.errors import AgentError
-from agent.sandbox.runner import refuse_second_sandbox, write_json_atomically
+from agent.paths import write_json_atomically
+from agent.sandbox.runner import refuse_second_sandbox
 
 
 @pytest.mark.parametrize(
