@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from agent.setup_matching import Candidate, account_label
 from agent.store import Tenant
 from agent.tigerpaw.models import Account
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,9 @@ def index_accounts(accounts: Sequence[Account]) -> AccountIndex:
     candidates = [Candidate(a.number, a.name) for a in accounts]
     missing = frozenset(a.number for a in accounts if a.cross_referenced is False)
     if missing:
-        logger.debug("%d Tigerpaw account(s) are not cross-referenced", len(missing))
+        logger.debug(
+            "%s not cross-referenced", plural(len(missing), "Tigerpaw account")
+        )
     return AccountIndex(
         candidates=candidates,
         labels={c.number: account_label(c.number, c.name) for c in candidates},

@@ -34,6 +34,7 @@ from agent.sources import records as source_records
 from agent.store import KBH, Integration, NewTenant, Tenant, console_identity
 from agent.store.records import TENANT_LABELS
 from agent.tigerpaw.models import Agreement
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -224,8 +225,8 @@ class TenantSteps(SetupBase):
         shortage = ""
         if len(unmapped_tenants) > len(unheld):
             shortage = (
-                f"{len(unmapped_tenants)} {label}(s) wait for an account but only "
-                f"{len(unheld)} Tigerpaw account(s) are free: add accounts in "
+                f"{plural(len(unmapped_tenants), label)} wait for an account but "
+                f"only {plural(len(unheld), 'Tigerpaw account')} free: add accounts in "
                 f"Tigerpaw, or remove {label}s you do not bill"
             )
         return MappingView(

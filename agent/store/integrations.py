@@ -21,6 +21,7 @@ from agent.store.records import (
     Integration,
     IntegrationSettings,
 )
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +189,9 @@ class IntegrationsRepo:
             ).fetchone()[0]
             if tenants and cleaned.source != current.source:
                 raise SetupError(
-                    f"The integration {current.name} holds {tenants} "
-                    f"{TENANT_LABELS[current.source]}(s): remove them before "
+                    f"The integration {current.name} holds "
+                    f"{plural(tenants, TENANT_LABELS[current.source])}: remove them "
+                    "before "
                     "switching it to another source",
                     field="source",
                 )
@@ -237,10 +239,10 @@ class IntegrationsRepo:
             conn.execute("DELETE FROM integrations WHERE id = ?", (integration_id,))
 
         logger.info(
-            "Deleted integration %s (%s); %d unsent write(s) dropped",
+            "Deleted integration %s (%s); %s dropped",
             row["name"],
             integration_id,
-            dropped,
+            plural(dropped, "unsent write"),
         )
         return True
 

@@ -22,6 +22,7 @@ from agent.store.records import (
     NewHistory,
     OutboxItem,
 )
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -335,5 +336,5 @@ class OutboxRepo:
                 (SENT, to_db_time(done_before)),
             ).rowcount
         if removed:
-            logger.info("Pruned %d sent write(s) from the outbox", removed)
+            logger.info("Pruned %s from the outbox", plural(removed, "sent write"))
         return removed

@@ -31,6 +31,7 @@ from agent.sync.health import Reachability
 from agent.sync.limits import ApiLimits
 from agent.sync.outbox import DrainResult, OutboxWorker, RetryPolicy, WriteFeed
 from agent.sync.tenant_sync import SyncContext, TenantOutcome, sync_tenant
+from agent.wording import plural
 
 if TYPE_CHECKING:
     from agent.connections import Connections
@@ -427,12 +428,14 @@ class IntegrationCycle:
         failed = [t for t in result.tenants if not t.ok]
         named = "; ".join(f"{t.name}: {t.error}" for t in failed[:3])
         logger.info(
-            "Sync of %s%s: %d tenant(s), %d write(s) sent, %d failed, %d waiting; %s",
+            "Sync of %s%s: %s, %s sent, %d failed, %d waiting; %s",
             self.integration.name,
             " (dry run)" if result.options.dry_run else "",
-            len(result.tenants),
-            result.sent,
+            plural(len(result.tenants), "tenant"),
+            plural(result.sent, "write"),
             result.failed,
             result.pending,
-            f"{len(failed)} tenant(s) failed ({named})" if failed else "all tenants OK",
+            f"{plural(len(failed), 'tenant')} failed ({named})"
+            if failed
+            else "all tenants OK",
         )

@@ -20,6 +20,7 @@ from agent.sync.licenses import CATEGORY_LABELS
 from agent.sync.limits import ApiLimits
 from agent.sync.outbox import RetryPolicy
 from agent.sync.tenant_sync import TenantOutcome
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ def print_result(result: CycleResult, out: TextIO) -> None:
                 print(f"      Would: {write.describe()}", file=out)
     if not dry:
         print(
-            f"  Writes: {result.sent} sent, {result.failed} failed attempt(s), "
+            f"  Writes: {result.sent} sent, "
+            f"{plural(result.failed, 'failed attempt')}, "
             f"{result.pending} waiting",
             file=out,
         )
@@ -156,9 +158,9 @@ def tenant_line(tenant: TenantOutcome) -> str:
         return f"{name}: skipped ({tenant.skipped})"
     if not tenant.ok:
         return f"{name}: FAILED: {tenant.error}"
-    notes = [f"{len(tenant.writes)} write(s) planned"]
+    notes = [f"{plural(len(tenant.writes), 'write')} planned"]
     if tenant.events_read:
-        notes.append(f"{tenant.events_read} new event(s)")
+        notes.append(f"{plural(tenant.events_read, 'new event')}")
     if tenant.waiting_approval:
         notes.append("billing waits for the preview to be approved on the page")
     return f"{name}: OK, {', '.join(notes)}"

@@ -19,6 +19,7 @@ from agent.sources.records import (
     SecurityEvent,
 )
 from agent.store.choices import SEVERITY_LABELS, STATUS_LEVEL_LABELS, split_status_key
+from agent.wording import zone_label
 
 #: Tigerpaw's longest BriefDescription.
 MAX_TITLE = 100
@@ -86,19 +87,6 @@ def title(cause: str, device_name: str) -> str:
     return fit_title(
         f"{cause.strip() or 'Security problem'} on {device_name or 'a device'}"
     )
-
-
-def zone_label(moment: dt.datetime) -> str:
-    """The zone of an aware local time: "UTC", "CET (UTC+01:00)"."""
-    offset = moment.utcoffset() or dt.timedelta(0)
-    minutes = int(abs(offset).total_seconds()) // 60
-    sign = "-" if offset < dt.timedelta(0) else "+"
-    utc = f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}" if minutes else "UTC"
-    name = (moment.tzname() or "").strip()
-    # Some zones have no abbreviation and give their offset ("+03") instead.
-    if not name or name[0] in "+-" or name in ("UTC", utc):
-        return utc
-    return f"{name} ({utc})"
 
 
 def stamp(moment: dt.datetime | None, zone: dt.tzinfo | None = None) -> str:

@@ -21,6 +21,7 @@ from agent.store import AccountMapping, Store
 from agent.sync.cycle import CycleOptions, IntegrationCycle
 from agent.sync.licenses import CATEGORY_LABELS
 from agent.sync.limits import ApiLimits
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +124,8 @@ def billing_preview(
                     for product, category, count in outcome.unmapped
                 ),
                 excluded=tuple(
-                    f"{count} device(s) of {product} on trial, expired or suspended "
-                    "keys are not counted"
+                    f"{plural(count, 'device')} of {product} on trial, expired or "
+                    "suspended keys are not counted"
                     for product, count in sorted(
                         (usage.excluded if usage else {}).items()
                     )

@@ -48,6 +48,7 @@ from agent.tigerpaw.rest import RIGHTS_ADVICE, RestApi
 from agent.tigerpaw.rest_records import FieldKey
 from agent.tigerpaw.wire import SYSTEM
 from agent.transport import DEFAULT_TIMEOUT
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +166,9 @@ class TigerpawClient:
         rep_name = parse.text(validated, "RepName")
         missing = self.check_rights()
         if missing:
+            rights = plural(len(missing), "right")
             raise PermissionDenied(
-                f"The Tigerpaw rep of these REST keys lacks {len(missing)} right(s) "
+                f"The Tigerpaw rep of these REST keys lacks {rights} "
                 f"the agent needs: {', '.join(missing)}. For each, {RIGHTS_ADVICE}",
                 system=SYSTEM,
                 field="public_key",

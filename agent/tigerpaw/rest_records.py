@@ -16,6 +16,7 @@ from typing import Any
 from agent.tigerpaw import rest_parse as parse
 from agent.tigerpaw.models import Criterion, CustomFieldValue
 from agent.tigerpaw.rest import RestApi, rows_of
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class RecordKind:
             record=self.label(number),
         )
         logger.debug(
-            "Set %d custom field(s) of %s", len(values), self.label(number).lower()
+            "Set %s of %s",
+            plural(len(values), "custom field"),
+            self.label(number).lower(),
         )
         return [parse.field_value(row) for row in rows_of(payload, "CustomFields")]

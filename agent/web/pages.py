@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, session
 
 from agent.errors import AgentError, RemoteError
 from agent.web.forms import CONNECT_ERROR_FIELDS, TIGERPAW_ERROR_FIELDS
+from agent.wording import COUNTED_NOUNS, plural, utc_offset
 
 if TYPE_CHECKING:
     from agent.app import Agent
@@ -87,19 +88,6 @@ MONTHS = tuple("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
 
 #: Nouns the agent counts in its texts, singular to plural (the billing
 #: categories' names among them).
-COUNTED_NOUNS = {
-    "device": "devices",
-    "server": "servers",
-    "workstation": "workstations",
-    "other device": "other devices",
-    "mailbox": "mailboxes",
-    "account": "accounts",
-    "tenant": "tenants",
-    "write": "writes",
-    "company": "companies",
-    "virtual server": "virtual servers",
-    "service order": "service orders",
-}
 _SINGULAR_OF = {many: one for one, many in COUNTED_NOUNS.items()}
 _NOUN_FORMS = sorted(
     [*COUNTED_NOUNS, *_SINGULAR_OF, *(f"{one}(s)" for one in COUNTED_NOUNS)],
@@ -131,25 +119,10 @@ def local_time(value: dt.datetime | str | None, seconds: bool = False) -> str:
     local = cast(dt.datetime, moment).astimezone()
     clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
     date = f"{local.day} {MONTHS[local.month - 1]} {local.year}"
-    return f"{date} {clock} {zone_name(local)}"
+    return f"{date} {clock} {utc_offset(local)}"
 
 
-def zone_name(moment: dt.datetime) -> str:
-    """The offset of an aware time from UTC, as "UTC+01:00" (or "UTC")."""
-    offset = moment.utcoffset() or dt.timedelta(0)
-    if not offset:
-        return "UTC"
-    sign = "+" if offset > dt.timedelta(0) else "-"
-    minutes = abs(int(offset.total_seconds())) // 60
-    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-@blueprint.app_template_filter("plural")
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    """A count with its noun in the right number: "1 server", "2 servers"."""
-    if count == 1:
-        return f"{count} {singular}"
-    return f"{count} {many or COUNTED_NOUNS.get(singular, singular + 's')}"
+blueprint.add_app_template_filter(plural, "plural")
 
 
 @blueprint.app_template_filter("counted")

@@ -13,6 +13,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from agent.errors import SetupError
 from agent.store import KBH, Administrator
 from agent.web.pages import blueprint, setup_service
+from agent.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,9 @@ def admins_page(integration_id: str) -> Any:
                 problems = [str(err)]
             else:
                 logger.info(
-                    "Added %d administrator(s) to %s", len(read.admins), integration.id
+                    "Added %s to %s",
+                    plural(len(read.admins), "administrator"),
+                    integration.name,
                 )
                 flash(f"Added {_count(len(read.admins))} to {integration.name}.")
                 return redirect(
@@ -139,7 +142,9 @@ def delete_admins(integration_id: str) -> Any:
     except SetupError as err:
         flash(f"Nothing was deleted: {err}.", "error")
         return redirect(back)
-    logger.info("Removed %d administrator(s) from %s", len(chosen), integration.id)
+    logger.info(
+        "Removed %s from %s", plural(len(chosen), "administrator"), integration.name
+    )
     flash(f"Deleted {_count(len(chosen))} from {integration.name}.")
     return redirect(back)
 

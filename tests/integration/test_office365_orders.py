@@ -127,7 +127,7 @@ def test_each_problem_opens_one_order_with_its_rows_settings(world: SyncWorld) -
     code, out = world.sync()
 
     assert code == 0, out
-    assert "0 write(s) planned" in out
+    assert "0 writes planned" in out
     assert world.state()["service_orders"] == first["service_orders"]
 
 

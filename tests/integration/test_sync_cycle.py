@@ -123,7 +123,7 @@ def test_a_second_run_writes_nothing(world: SyncWorld) -> None:
     assert code == 0, out
     assert without_calls(world.state()) == first
     assert world.store.outbox_counts() == {SENT: sent}
-    assert "0 write(s) planned" in out
+    assert "0 writes planned" in out
 
 
 def test_each_write_is_logged_once_at_info_naming_account_and_object(
@@ -372,8 +372,8 @@ def excluded_texts(tenant: seed.Tenant) -> tuple[str, ...]:
         if d.license_serial in unbilled
     )
     return tuple(
-        f"{count} device(s) of {product} on trial, expired or suspended keys are not "
-        "counted"
+        f"{count} device{'' if count == 1 else 's'} of {product} on trial, expired "
+        "or suspended keys are not counted"
         for product, count in sorted(found.items())
     )
 
