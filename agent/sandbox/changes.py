@@ -10,8 +10,7 @@ same seed, and both must report the same.
 from __future__ import annotations
 
 from agent.sandbox import ksc_const, office365
-from agent.sandbox.office365 import Office365Problem
-from agent.sandbox.seed import (
+from agent.sandbox.fleet import (
     ACTIVE,
     CANCELLED,
     DATABASES_OUTDATED,
@@ -25,6 +24,7 @@ from agent.sandbox.seed import (
     License,
     Tenant,
 )
+from agent.sandbox.office365 import Office365Problem
 
 #: Every kind of change, in the order :func:`apply_changes` applies them.
 KINDS = (

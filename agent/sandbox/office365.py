@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.sandbox.seed import Event, Fleet, License, Tenant
+    from agent.sandbox.fleet import Event, Fleet, License, Tenant
 
 WORKSPACE = "office365"
 LICENSE, MAILBOX = "license", "mailbox"
