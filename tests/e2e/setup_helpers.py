@@ -20,6 +20,8 @@ from tests.agent_process import AgentProcess
 SANDBOX_PANEL = re.compile(r'<details class="sandbox".*?</details>', re.DOTALL)
 #: Where Tigerpaw's state shows the key the agent keeps on each of its orders.
 KEY_FIELD = f"{FIELD_CATEGORY}/{KEY_FIELD_LABEL}"
+#: The window sizes every page must read well at: a laptop's, and a small one.
+SIZES = ((1280, 800), (800, 600))
 
 
 def shot(page: Any, folder: Path, name: str) -> None:
@@ -279,3 +281,37 @@ def agreement_of(state: dict[str, Any], account: int, kind: str) -> int:
 def without_calls(state: dict[str, Any]) -> dict[str, Any]:
     """An emulator's state without its request counters."""
     return {k: v for k, v in state.items() if k != "calls"}
+
+
+def assert_fits_and_labelled(page: Any, where: str, width: int, height: int) -> None:
+    """Check the page shown does not scroll sideways at this window size and has a
+    label on every visible input and select; ``where`` names it in the failure."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{where} scrolls sideways at {width}x{height}"
+
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select')]
+            .filter(e => e.type !== 'hidden' && !e.labels?.length)
+            .map(e => e.id || e.name)"""
+    )
+    assert unlabelled == [], f"{where}: inputs without a label {unlabelled}"
+
+
+def focused(page: Any) -> dict[str, str]:
+    """The focused element: its id, tag, text and outline (the visible focus ring)."""
+    return dict(
+        page.evaluate(
+            """() => {
+                const e = document.activeElement;
+                const style = getComputedStyle(e);
+                return {id: e.id, tag: e.tagName, text: (e.innerText || '').trim(),
+                        outline: style.outlineStyle, width: style.outlineWidth};
+            }"""
+        )
+    )
+
+
+def submit_by_enter(page: Any) -> None:
+    """Press Enter on the focused control and wait for the next page."""
+    with page.expect_navigation():
+        page.keyboard.press("Enter")

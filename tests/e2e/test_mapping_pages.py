@@ -11,14 +11,20 @@ import pytest
 from agent.setup_grid import PAGE_SIZE
 from tests.agent_process import AgentProcess
 from tests.browser import chromium_page
-from tests.e2e.setup_helpers import integrations, shot
+from tests.e2e.setup_helpers import (
+    SIZES,
+    assert_fits_and_labelled,
+    focused,
+    integrations,
+    shot,
+    submit_by_enter,
+)
 from tests.features.flows import add_tenants, connect_kbh, create_integration
 
 pytestmark = pytest.mark.browser
 
 #: Companies of the sandbox's Business Hub: a page and a bit.
 TENANTS = PAGE_SIZE + 20
-SIZES = ((1280, 800), (800, 600))
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +41,6 @@ def agent(tmp_path_factory: pytest.TempPathFactory):
     process.stop()
 
 
-def focused(page: Any) -> dict[str, str]:
-    """The focused element's id and text, and whether its focus ring shows."""
-    return dict(
-        page.evaluate(
-            """() => {
-                const e = document.activeElement;
-                return {id: e.id, text: (e.innerText || '').trim(),
-                        ring: getComputedStyle(e).outlineStyle !== 'none'};
-            }"""
-        )
-    )
-
-
 def press_until(page: Any, key: str, wanted: str, limit: int = 40) -> None:
     """Press ``key`` (Tab or Shift+Tab) until the element with id or text
     ``wanted`` has the focus, with its focus ring showing."""
@@ -55,15 +48,9 @@ def press_until(page: Any, key: str, wanted: str, limit: int = 40) -> None:
         page.keyboard.press(key)
         now = focused(page)
         if wanted in (now["id"], now["text"]):
-            assert now["ring"], now
+            assert now["outline"] != "none", now
             return
     raise AssertionError(f"{key} never reached {wanted}")
-
-
-def enter(page: Any) -> None:
-    """Press Enter on the focused control and wait for the next page."""
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
 
 
 def use_guess_without_billing(page: Any, button: Any) -> None:
@@ -150,7 +137,7 @@ def test_the_grid_pages_and_searches_by_keyboard(
         press_until(page, "Tab", first.inner_text(), limit=20)
         use_guess_without_billing(page, first)
         press_until(page, "Shift+Tab", "Next page \u203a")
-        enter(page)
+        submit_by_enter(page)
         assert rows(page) == ordered[PAGE_SIZE:]
         assert f"saved: 1 of {TENANTS} are mapped" in page.inner_text("main")
         assert mapped(agent) == {ordered[0]: ordered[0]}
@@ -160,7 +147,7 @@ def test_the_grid_pages_and_searches_by_keyboard(
         wanted = ordered[1]
         press_until(page, "Tab", "mapping-filter")
         page.keyboard.type(wanted.split()[0].lower())
-        enter(page)
+        submit_by_enter(page)
         assert wanted in rows(page) and all(
             wanted.split()[0] in name for name in rows(page)
         )
@@ -168,7 +155,7 @@ def test_the_grid_pages_and_searches_by_keyboard(
         press_until(page, "Tab", guess.inner_text())
         use_guess_without_billing(page, guess)
         press_until(page, "Tab", "Proceed", limit=200)
-        enter(page)
+        submit_by_enter(page)
         assert page.get_by_role("heading", name="Dashboard").is_visible()
         assert mapped(agent) == {ordered[0]: ordered[0], wanted: wanted}
 
@@ -183,16 +170,7 @@ def test_the_grid_reads_well_at_both_sizes(agent: AgentProcess, artifacts_dir) -
             page.goto(info["url"])
             for query in ("", "?page=2", "?unmapped=1&q=bakery"):
                 page.goto(f"{base}/integrations/{integration}/accounts{query}")
-                overflow = page.evaluate(
-                    "document.documentElement.scrollWidth - window.innerWidth"
-                )
-                assert overflow <= 0, f"{query} scrolls sideways at {width}x{height}"
-                unlabelled = page.evaluate(
-                    """() => [...document.querySelectorAll('input, select')]
-                        .filter(e => e.type !== 'hidden' && !e.labels?.length)
-                        .map(e => e.id || e.name)"""
-                )
-                assert unlabelled == [], f"{query}: inputs without a label"
+                assert_fits_and_labelled(page, query, width, height)
             shot(page, artifacts_dir, f"{width}x{height}-filtered")
 
 

@@ -44,16 +44,17 @@ from tests.e2e.setup_helpers import (
     without_calls,
 )
 from tests.e2e.test_config_live import save_by_rename
+from tests.features.flows import (
+    BILLED_WHOLE,
+    ENDPOINT_APP,
+    O365_APP,
+    SEED,
+    SERVER_APP,
+    TENANTS,
+)
 
 pytestmark = pytest.mark.browser
 
-#: The agent's sandbox: companies per console, and the seed it always uses.
-TENANTS, SEED = 5, 1
-ENDPOINT_APP, SERVER_APP, O365_APP = (
-    seed.ENDPOINT_PRODUCT,
-    seed.SERVER_PRODUCT,
-    seed.OFFICE365_PRODUCT,
-)
 #: The price book choices made on the page: by category, where the endpoint's
 #: workstations and phones fall back to the application's own item.
 ITEM_CHOICES = {
@@ -62,15 +63,9 @@ ITEM_CHOICES = {
     SERVER_APP: "KL-KSWS",
     O365_APP: "KL-KSO365",
 }
-#: The item each seeded (application, device kind) is billed under by those choices.
-BILLED_UNDER = {
-    (ENDPOINT_APP, seed.WORKSTATION): "KL-KESB-WS",
-    (ENDPOINT_APP, seed.MOBILE): "KL-KESB-WS",
-    (ENDPOINT_APP, seed.SERVER): "KL-KESB-SRV",
-    (SERVER_APP, seed.WORKSTATION): "KL-KSWS",
-    (SERVER_APP, seed.SERVER): "KL-KSWS",
-    (O365_APP, "mailbox"): "KL-KSO365",
-}
+#: The item each seeded (application, device kind) is billed under by those choices:
+#: as by one item per application, but for the endpoint's servers.
+BILLED_UNDER = {**BILLED_WHOLE, (ENDPOINT_APP, seed.SERVER): "KL-KESB-SRV"}
 #: Priority, type and board of the rows switched on; none is Tigerpaw's default.
 EVENT_RULE = {"priority": "1 - Critical", "type": "Security Alert",
               "board": "Security Operations"}  # fmt: skip

@@ -8,11 +8,16 @@ import pytest
 
 from tests.agent_process import AgentProcess
 from tests.browser import chromium_page
-from tests.e2e.setup_helpers import integrations, shot
+from tests.e2e.setup_helpers import (
+    SIZES,
+    assert_fits_and_labelled,
+    focused,
+    integrations,
+    shot,
+    submit_by_enter,
+)
 
 pytestmark = pytest.mark.browser
-
-SIZES = ((1280, 800), (800, 600))
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +27,6 @@ def agent(tmp_path_factory: pytest.TempPathFactory):
     process.start()
     yield process
     process.stop()
-
-
-def focused(page: Any) -> dict[str, str]:
-    """The focused element: its id, tag and outline (the visible focus ring)."""
-    return dict(
-        page.evaluate(
-            """() => {
-                const e = document.activeElement;
-                const style = getComputedStyle(e);
-                return {id: e.id, tag: e.tagName, text: (e.innerText || '').trim(),
-                        outline: style.outlineStyle, width: style.outlineWidth};
-            }"""
-        )
-    )
 
 
 def tab_to(page: Any, wanted: str, *, limit: int = 80) -> dict[str, str]:
@@ -55,12 +46,6 @@ def type_into(page: Any, field: str, text: str) -> None:
     page.keyboard.type(text)
 
 
-def submit(page: Any) -> None:
-    """Press Enter on the focused control and wait for the next page."""
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
-
-
 def test_keyboard_alone_walks_the_setup(agent: AgentProcess, artifacts_dir) -> None:
     info = agent.agent_info()
     assert info is not None
@@ -76,20 +61,20 @@ def test_keyboard_alone_walks_the_setup(agent: AgentProcess, artifacts_dir) -> N
         type_into(page, "kbh_password", kbh["password"])
         shot(page, artifacts_dir, "1-connect-by-keyboard")
         tab_to(page, "Proceed")
-        submit(page)
+        submit_by_enter(page)
         assert page.url.endswith("/setup/integration")
 
         tab_to(page, "name")
         for field in ("soap_user", "soap_password", "public_key", "private_key"):
             type_into(page, field, tigerpaw[field])
         shot(page, artifacts_dir, "2-integration-by-keyboard")
-        submit(page)
+        submit_by_enter(page)
         assert "/add" in page.url, page.inner_text("main")
 
         tab_to(page, "select-all")
         page.keyboard.press("Space")
         tab_to(page, "Proceed")
-        submit(page)
+        submit_by_enter(page)
         assert "/accounts" in page.url
 
         for row in range(page.locator("button[data-fill]").count()):
@@ -106,7 +91,7 @@ def test_keyboard_alone_walks_the_setup(agent: AgentProcess, artifacts_dir) -> N
                 page.keyboard.press("ArrowDown")
         shot(page, artifacts_dir, "3-mapping-by-keyboard")
         tab_to(page, "Proceed", limit=200)
-        submit(page)
+        submit_by_enter(page)
         assert page.get_by_role("heading", name="Dashboard").is_visible()
         shot(page, artifacts_dir, "4-dashboard")
 
@@ -138,16 +123,7 @@ def test_pages_read_well_at_both_sizes(agent: AgentProcess, artifacts_dir) -> No
             for name, path in pages.items():
                 page.goto(base + path)
                 assert page.locator("h1").count() == 1, name
-                overflow = page.evaluate(
-                    "document.documentElement.scrollWidth - window.innerWidth"
-                )
-                assert overflow <= 0, f"{name} scrolls sideways at {width}x{height}"
-                unlabelled = page.evaluate(
-                    """() => [...document.querySelectorAll('input, select')]
-                        .filter(e => e.type !== 'hidden' && !e.labels?.length)
-                        .map(e => e.id || e.name)"""
-                )
-                assert unlabelled == [], f"{name}: inputs without a label {unlabelled}"
+                assert_fits_and_labelled(page, name, width, height)
                 shot(page, artifacts_dir, f"{width}x{height}-{name}")
 
 

@@ -9,7 +9,6 @@ filled up (skipped where this platform cannot mount one).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -18,20 +17,18 @@ from typing import Any
 
 import pytest
 
-from agent.app import Agent, AgentOptions
+from agent.app import Agent
 from agent.errors import StoreError
-from agent.logs import RecentRecords
 from agent.sandbox import seed
-from agent.sandbox.certs import make_certificate
-from agent.sandbox.kbh import KbhEmulator
-from agent.sandbox.tigerpaw import TigerpawEmulator
-from agent.secrets import SecretStore
-from agent.setup_drafts import SourceInput, TigerpawInput
 from agent.store import IntegrationSettings, Store, SyncChoices
 from agent.web import create_app
+from tests.integration.agent_support import (
+    add_every_tenant,
+    agent_with_emulators,
+    create_integration,
+)
 from tests.integration.sync_support import CHOICES, SyncWorld
 
-ROOT = Path(__file__).resolve().parents[2]
 PORT = 47990
 HOST = f"127.0.0.1:{PORT}"
 #: Seconds the agent's store waits for a lock before it reports it.
@@ -72,50 +69,15 @@ class Page:
 def agent(tmp_path: Path) -> Iterator[tuple[Agent, dict[str, Any], dict[str, Any]]]:
     """Business Hub with 3 companies, Tigerpaw with 3 accounts, and an agent whose
     store waits only a moment for a lock."""
-    from agent.sources import kbh
-
     fleet = seed.make_fleet("production", 3, 1, devices=2)
-    identity = make_certificate(tmp_path / "certs", "kbh")
-    hub = KbhEmulator(fleet, environment="production", tls=identity, seed=1).start()
-    tigerpaw = TigerpawEmulator([t.name for t in fleet.tenants], seed=1).start()
-    kbh.register_servers({"production": (hub.url, str(identity.cert_path))})
-
-    shutil.copy(ROOT / "IntegrationUI.exe.config", tmp_path / "agent.config")
-    options = AgentOptions(config_path=tmp_path / "agent.config", data_dir=tmp_path)
-    made = Agent(options, RecentRecords())
-    made.config.load()
-    made.store = Store.open_in(tmp_path, busy_timeout=BUSY)
-    made.secrets = SecretStore(tmp_path)
-    yield made, hub.describe(), tigerpaw.describe()
-
-    made.store.close()
-    hub.stop()
-    tigerpaw.stop()
-    kbh.clear_registered_servers()
+    with agent_with_emulators(tmp_path, fleet, busy_timeout=BUSY) as made:
+        yield made
 
 
 def set_up(agent: Agent, hub: dict[str, Any], tigerpaw: dict[str, Any]) -> str:
     """Connect, create the integration and add every company; its id."""
-    service = agent.setup
-    draft = service.begin(
-        SourceInput(source="kbh", kbh_email=hub["email"], kbh_password=hub["password"])
-    )
-    service.connect(draft.id)
-    created = service.create_integration(
-        draft.id,
-        TigerpawInput(
-            name="Integration with Tigerpaw",
-            platform="Tigerpaw",
-            api_url=tigerpaw["url"],
-            soap_user=tigerpaw["soap_user"],
-            soap_password=tigerpaw["soap_password"],
-            public_key=tigerpaw["public_key"],
-            private_key=tigerpaw["private_key"],
-        ),
-    )
-    integration_id = created.integration.id
-    offered = service.available_tenants(integration_id).tenants
-    service.add_tenants(integration_id, [t.id for t in offered])
+    integration_id = create_integration(agent, hub, tigerpaw).integration.id
+    add_every_tenant(agent, integration_id)
     return integration_id
 
 

@@ -24,6 +24,7 @@ from agent.sources.ksc import KscClient
 from agent.sources.ksc_route import Route
 from agent.sources.ksc_session import MAIN, KscSession, KscTransport
 from agent.sources.ksc_tls import TlsPolicy, parse_address
+from tests.integration.emulator_support import fail_next
 from tests.integration.ksc_client_support import (
     calls,
     clear_calls,
@@ -205,9 +206,7 @@ def test_a_call_refused_after_a_new_login_gives_up(
 ) -> None:
     """401 twice: one new login, one resend, then a clear error; no storm."""
     name = tenant_of(emulator, 1).name
-    emulator.faults.path_prefix = "/api/v1.0/HostGroup.FindHosts"
-    emulator.faults.error_status = 401
-    emulator.faults.next_errors = 2
+    fail_next(emulator, "/api/v1.0/HostGroup.FindHosts", 401, 2)
 
     with pytest.raises(ProtocolError) as caught:
         list(client.devices(name))
@@ -222,9 +221,7 @@ def test_a_403_after_a_new_login_names_the_call(
     client: KscClient, emulator: KscEmulator
 ) -> None:
     """403 twice is a missing right, named by the refused call."""
-    emulator.faults.path_prefix = "/api/v1.0/VServers.GetVServers"
-    emulator.faults.error_status = 403
-    emulator.faults.next_errors = 2
+    fail_next(emulator, "/api/v1.0/VServers.GetVServers", 403, 2)
 
     with pytest.raises(PermissionDenied) as caught:
         client.check()
@@ -311,9 +308,7 @@ def test_license_read_survives_a_lost_iterator(
     expected = client.license_usage(fleet_tenant.name)
     clear_calls(emulator)
 
-    emulator.faults.path_prefix = "/api/v1.0/GroupSyncIterator.GetNextItems"
-    emulator.faults.error_status = 403
-    emulator.faults.next_errors = 1
+    fail_next(emulator, "/api/v1.0/GroupSyncIterator.GetNextItems", 403, 1)
     assert client.license_usage(fleet_tenant.name) == expected
     assert calls(emulator, "LicenseKeys.EnumKeys") == 2
     # The first iterator stays with the session the injected 403 only pretended to
@@ -381,9 +376,7 @@ def test_events_survive_a_lost_iterator(
         expected = reader.events(name, "", limit=7)
         clear_calls(emulator)
 
-        emulator.faults.path_prefix = "/api/v1.0/EventProcessing.GetRecordRange"
-        emulator.faults.error_status = 403
-        emulator.faults.next_errors = 1
+        fail_next(emulator, "/api/v1.0/EventProcessing.GetRecordRange", 403, 1)
         assert reader.events(name, "", limit=7) == expected
     assert len(expected.events) == 7
     assert calls(emulator, "EventProcessingFactory.CreateEventProcessing2") == 2

@@ -6,6 +6,7 @@ import base64
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -36,6 +37,7 @@ from agent.sources.ksc import (
     VirtualServerLoginFailed,
     fetch_certificate,
 )
+from tests.integration.emulator_support import fail_next
 from tests.integration.ksc_client_support import (
     calls,
     colon_fingerprint,
@@ -343,6 +345,18 @@ def test_a_wrong_virtual_server_fails_once(
 # The network and the server.
 
 
+def failing_check(
+    emulator: KscEmulator, cert: TlsIdentity, error: type[Exception]
+) -> tuple[pytest.ExceptionInfo[Any], list[float]]:
+    """Run a client's check on the faulty emulator, expecting ``error``; what it
+    raised and the waits it took between attempts."""
+    waits: list[float] = []
+    with make_client(emulator, certificate=cert.cert_path, waits=waits) as client:
+        with pytest.raises(error) as caught:
+            client.check()
+    return caught, waits
+
+
 def test_nothing_listening(cert: TlsIdentity) -> None:
     """A refused connection names the address and port."""
     port = free_port()
@@ -395,12 +409,8 @@ def test_an_html_503_is_retried_then_named(
     emulator: KscEmulator, cert: TlsIdentity
 ) -> None:
     """5xx HTML pages are retried, then reported as HTTP 503 from the address."""
-    emulator.faults.next_errors = 10
-    emulator.faults.error_status = 503
-    waits: list[float] = []
-    with make_client(emulator, certificate=cert.cert_path, waits=waits) as client:
-        with pytest.raises(ServerError) as caught:
-            client.check()
+    fail_next(emulator, "", 503, 10)
+    caught, waits = failing_check(emulator, cert, ServerError)
     assert caught.value.status == 503
     assert f"HTTP 503 from 127.0.0.1:{emulator.port}" in str(caught.value)
     assert len(waits) == 3
@@ -410,12 +420,8 @@ def test_an_html_404_says_the_address_is_wrong(
     emulator: KscEmulator, cert: TlsIdentity
 ) -> None:
     """404 is not retried: the address is not KSC's Open API."""
-    emulator.faults.next_errors = 1
-    emulator.faults.error_status = 404
-    waits: list[float] = []
-    with make_client(emulator, certificate=cert.cert_path, waits=waits) as client:
-        with pytest.raises(ProtocolError) as caught:
-            client.check()
+    fail_next(emulator, "", 404, 1)
+    caught, waits = failing_check(emulator, cert, ProtocolError)
     assert_error(caught, ProtocolError, "address", "HTTP 404 from")
     assert waits == []
 
@@ -424,10 +430,7 @@ def test_rate_limited(emulator: KscEmulator, cert: TlsIdentity) -> None:
     """429 carries Retry-After, after the retries."""
     emulator.faults.rate_limit_rate = 1.0
     emulator.faults.retry_after = 7
-    waits: list[float] = []
-    with make_client(emulator, certificate=cert.cert_path, waits=waits) as client:
-        with pytest.raises(RateLimited) as caught:
-            client.check()
+    caught, waits = failing_check(emulator, cert, RateLimited)
     assert caught.value.retry_after == 7
     assert waits == [7, 7, 7]
 

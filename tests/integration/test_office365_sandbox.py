@@ -13,7 +13,8 @@ from agent.sandbox import office365, seed
 from agent.sandbox.certs import TlsIdentity, make_certificate
 from agent.sandbox.kbh import KbhEmulator
 from agent.sources import records
-from agent.sources.kbh import KNOWN_SERVERS, CompanyNotFound, KbhClient, ServerTable
+from agent.sources.kbh import CompanyNotFound, KbhClient
+from tests.integration.emulator_support import signed_in_client
 from tests.integration.test_sandbox_kbh import (
     INTEGRATION_ID,
     Client,
@@ -50,19 +51,8 @@ def kbh(emulator: KbhEmulator, cert: TlsIdentity) -> Iterator[Client]:
 @pytest.fixture
 def client(emulator: KbhEmulator, cert: TlsIdentity) -> Iterator[KbhClient]:
     """The agent's Business Hub client, signed in to the server."""
-    table = ServerTable(KNOWN_SERVERS)
-    table.register({"production": (emulator.url, str(cert.cert_path))})
-    info = emulator.describe()
-    made = KbhClient(
-        info["email"],
-        info["password"],
-        server="production",
-        integration_id=INTEGRATION_ID,
-        table=table,
-        timeout=(2.0, 5.0),
-    )
-    yield made
-    made.close()
+    with signed_in_client(emulator, cert, INTEGRATION_ID) as made:
+        yield made
 
 
 def with_office365(emulator: KbhEmulator) -> list[seed.Tenant]:

@@ -21,9 +21,10 @@ from agent.sandbox.certs import TlsIdentity, make_certificate
 from agent.sandbox.changes import ChangeError
 from agent.sandbox.kbh import KbhEmulator
 from agent.sandbox.ksc import KscEmulator
-from agent.sources.kbh import KNOWN_SERVERS, KbhClient, ServerTable
+from agent.sources.kbh import KbhClient
 from agent.sources.ksc import KscClient
 from agent.sync.licenses import WORKSTATIONS, LicenseCounter, UsageCounts
+from tests.integration.emulator_support import signed_in_client
 from tests.integration.ksc_client_support import make_client
 from tests.integration.test_sandbox_ksc import Wire, unwrap
 
@@ -66,19 +67,8 @@ def kbh(cert: TlsIdentity) -> Iterator[KbhEmulator]:
 @pytest.fixture
 def kbh_client(kbh: KbhEmulator, cert: TlsIdentity) -> Iterator[KbhClient]:
     """The agent's Business Hub client, signed in to the emulator."""
-    table = ServerTable(KNOWN_SERVERS)
-    table.register({"production": (kbh.url, str(cert.cert_path))})
-    info = kbh.describe()
-    client = KbhClient(
-        info["email"],
-        info["password"],
-        server="production",
-        integration_id=INTEGRATION_ID,
-        table=table,
-        timeout=(2.0, 5.0),
-    )
-    yield client
-    client.close()
+    with signed_in_client(kbh, cert, INTEGRATION_ID) as client:
+        yield client
 
 
 def post(

@@ -18,26 +18,20 @@ from zeep.exceptions import Fault
 from zeep.transports import Transport
 
 from agent.sandbox.certs import make_certificate
-from agent.sandbox.seed import tigerpaw_account_names
 from agent.sandbox.tigerpaw import TigerpawEmulator
+from tests.integration.tigerpaw_support import NAMES, emulator_fixture, reset_faults
 
-NAMES = tigerpaw_account_names(5)
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-@pytest.fixture(scope="module")
-def tigerpaw() -> Iterator[TigerpawEmulator]:
-    """One emulator for the module."""
-    emulator = TigerpawEmulator(NAMES, seed=5).start()
-    yield emulator
-    emulator.stop()
+tigerpaw = emulator_fixture(seed=5)
 
 
 @pytest.fixture(autouse=True)
 def no_faults(tigerpaw: TigerpawEmulator) -> Iterator[None]:
     """Each test ends without injected faults."""
     yield
-    requests.post(f"{tigerpaw.url}/_sandbox/faults", json={"reset": True}, timeout=5)
+    reset_faults(tigerpaw)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +43,19 @@ def client(tigerpaw: TigerpawEmulator) -> zeep.Client:
 def auth(user: str, password: str) -> dict[str, Any]:
     """The AuthHeader SOAP header, as zeep takes it."""
     return {"AuthHeader": {"UserName": user, "Password": password}}
+
+
+def post_get_accounts(tigerpaw: TigerpawEmulator, envelope: str) -> requests.Response:
+    """Post a hand-written SOAP 1.1 GetAccounts envelope, as a raw client does."""
+    return requests.post(
+        tigerpaw.asmx_url,
+        data=envelope,
+        headers={
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": '"http://www.tigerpawsoftware.com/GetAccounts"',
+        },
+        timeout=5,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -163,15 +170,7 @@ def test_wrong_password_is_a_fault(client, tigerpaw: TigerpawEmulator) -> None:
         '<GetAccounts xmlns="http://www.tigerpawsoftware.com"/>'
         "</soap:Body></soap:Envelope>"
     )
-    reply = requests.post(
-        tigerpaw.asmx_url,
-        data=envelope,
-        headers={
-            "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": '"http://www.tigerpawsoftware.com/GetAccounts"',
-        },
-        timeout=5,
-    )
+    reply = post_get_accounts(tigerpaw, envelope)
     assert reply.status_code == 500
     fault = etree.fromstring(reply.content).find(f".//{{{SOAP11}}}Fault")
     assert "AuthHeader" in fault.findtext("faultstring")
@@ -188,15 +187,7 @@ def test_auth_header_needs_the_trailing_slash(tigerpaw: TigerpawEmulator) -> Non
         '<GetAccounts xmlns="http://www.tigerpawsoftware.com"/>'
         "</soap:Body></soap:Envelope>"
     )
-    reply = requests.post(
-        tigerpaw.asmx_url,
-        data=envelope,
-        headers={
-            "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": '"http://www.tigerpawsoftware.com/GetAccounts"',
-        },
-        timeout=5,
-    )
+    reply = post_get_accounts(tigerpaw, envelope)
     assert reply.status_code == 500
     assert b"trailing slash" in reply.content
 

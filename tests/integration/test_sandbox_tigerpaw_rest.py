@@ -14,25 +14,17 @@ import pytest
 import requests
 
 from agent.sandbox.certs import make_certificate
-from agent.sandbox.seed import tigerpaw_account_names
 from agent.sandbox.tigerpaw import TigerpawEmulator
+from tests.integration.tigerpaw_support import NAMES, emulator_fixture, reset_faults
 
-NAMES = tigerpaw_account_names(5)
-
-
-@pytest.fixture(scope="module")
-def tigerpaw() -> Iterator[TigerpawEmulator]:
-    """One emulator for the module."""
-    emulator = TigerpawEmulator(NAMES, seed=3).start()
-    yield emulator
-    emulator.stop()
+tigerpaw = emulator_fixture(seed=3)
 
 
 @pytest.fixture(autouse=True)
 def no_faults(tigerpaw: TigerpawEmulator) -> Iterator[None]:
     """Each test starts and ends without injected faults."""
     yield
-    requests.post(f"{tigerpaw.url}/_sandbox/faults", json={"reset": True}, timeout=5)
+    reset_faults(tigerpaw)
 
 
 def signed(

@@ -7,7 +7,6 @@ table: a per-user application has one item row, a device application no mailbox 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,23 +14,16 @@ from typing import Any
 import pytest
 from lxml import html
 
-from agent.app import Agent, AgentOptions
-from agent.logs import RecentRecords
 from agent.sandbox import seed
-from agent.sandbox.certs import make_certificate
-from agent.sandbox.kbh import KbhEmulator
-from agent.sandbox.tigerpaw import TigerpawEmulator
-from agent.secrets import SecretStore
 from agent.sources.records import (
     DATABASES_OUTDATED,
     NOT_PROTECTED,
     NOT_SEEN,
     PROBLEM_DESCRIPTIONS,
 )
-from agent.store import OrderRule, Store, SyncChoices
-from agent.web import create_app
+from agent.store import OrderRule, SyncChoices
+from tests.integration.agent_support import World, mapped_world
 from tests.integration.sync_support import CHOICES, SyncWorld
-from tests.integration.test_web_pages import HOST, PORT, ROOT, World, set_up
 
 pytestmark = pytest.mark.usefixtures("no_os_keyring")
 
@@ -189,32 +181,10 @@ def test_orders_follow_the_section_of_the_devices_status(
 def page_world(tmp_path: Path) -> Iterator[World]:
     """Business Hub with 3 two-device companies (the third has Office 365),
     Tigerpaw with their accounts, and an agent with one mapped integration."""
-    from agent.sources import kbh
-
     fleet = seed.make_fleet("production", 3, 1, devices=2)
     assert any(t.office365_subscription() for t in fleet.tenants), "no Office 365"
-    identity = make_certificate(tmp_path / "certs", "kbh")
-    hub = KbhEmulator(fleet, environment="production", tls=identity, seed=1).start()
-    tigerpaw = TigerpawEmulator([t.name for t in fleet.tenants], seed=1).start()
-    kbh.register_servers({"production": (hub.url, str(identity.cert_path))})
-
-    shutil.copy(ROOT / "IntegrationUI.exe.config", tmp_path / "agent.config")
-    options = AgentOptions(config_path=tmp_path / "agent.config", data_dir=tmp_path)
-    agent = Agent(options, RecentRecords())
-    agent.config.load()
-    agent.store = Store.open_in(tmp_path)
-    agent.secrets = SecretStore(tmp_path)
-    integration_id = set_up(agent, hub.describe(), tigerpaw.describe())
-
-    client = create_app(agent, PORT).test_client()
-    opened = client.get(f"/?token={agent.token}", headers={"Host": HOST})
-    assert opened.status_code == 302
-    yield World(agent, client, integration_id, tigerpaw.describe())
-
-    agent.store.close()
-    hub.stop()
-    tigerpaw.stop()
-    kbh.clear_registered_servers()
+    with mapped_world(tmp_path, fleet) as made:
+        yield made
 
 
 def section(page: Any, name: str) -> Any:

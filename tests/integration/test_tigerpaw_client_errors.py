@@ -103,20 +103,34 @@ def test_wrong_private_key_names_the_private_key(tigerpaw, secrets) -> None:
     )
 
 
-def test_keys_of_an_inactive_rep(tigerpaw, secrets) -> None:
-    former = make_client(tigerpaw, **rest_user(tigerpaw, "rest_inactive_rep"))
+@pytest.mark.parametrize(
+    ("credentials", "user", "field", "words"),
+    [
+        pytest.param(
+            rest_user,
+            "rest_inactive_rep",
+            "public_key",
+            ["Former Employee", "inactive"],
+            id="keys_of_an_inactive_rep",
+        ),
+        pytest.param(
+            soap_user,
+            "soap_inactive",
+            "soap_user",
+            ["kaspersky-disabled", "tick Active", "tsiWS Users.exe"],
+            id="inactive_soap_user",
+        ),
+    ],
+)
+def test_an_inactive_user_is_named(
+    tigerpaw, secrets, credentials, user: str, field: str, words: list[str]
+) -> None:
+    inactive = make_client(tigerpaw, **credentials(tigerpaw, user))
 
     with pytest.raises(AccountInactive) as caught:
-        former.check()
+        inactive.check()
 
-    check_error(
-        caught.value,
-        AccountInactive,
-        "public_key",
-        "Former Employee",
-        "inactive",
-        secrets=secrets,
-    )
+    check_error(caught.value, AccountInactive, field, *words, secrets=secrets)
 
 
 def test_a_wrong_clock_is_named(tigerpaw, secrets) -> None:
@@ -203,23 +217,6 @@ def test_wrong_soap_password(tigerpaw, secrets) -> None:
         "SOAP user name or password",
         "tsiWS Users.exe",
         secrets=[*secrets, "not-the-password"],
-    )
-
-
-def test_inactive_soap_user(tigerpaw, secrets) -> None:
-    disabled = make_client(tigerpaw, **soap_user(tigerpaw, "soap_inactive"))
-
-    with pytest.raises(AccountInactive) as caught:
-        disabled.check()
-
-    check_error(
-        caught.value,
-        AccountInactive,
-        "soap_user",
-        "kaspersky-disabled",
-        "tick Active",
-        "tsiWS Users.exe",
-        secrets=secrets,
     )
 
 

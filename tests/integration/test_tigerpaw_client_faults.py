@@ -22,6 +22,7 @@ from agent.errors import (
 )
 from agent.sandbox.certs import make_certificate
 from agent.sandbox.tigerpaw import TigerpawEmulator
+from tests.integration.emulator_support import fail_next
 from tests.integration.tigerpaw_support import (
     NAMES,
     check_error,
@@ -109,9 +110,7 @@ def test_nothing_listening(tigerpaw) -> None:
 def test_html_503_from_the_asmx_is_a_retried_server_error(tigerpaw) -> None:
     sleeps: list[float] = []
     client = make_client(tigerpaw, sleeps=sleeps, attempts=3)
-    tigerpaw.faults.path_prefix = ASMX
-    tigerpaw.faults.error_status = 503
-    tigerpaw.faults.next_errors = 10
+    fail_next(tigerpaw, ASMX, 503, 10)
 
     with pytest.raises(ServerError) as caught:
         client.list_accounts()
@@ -126,9 +125,7 @@ def test_html_503_then_recovery(tigerpaw) -> None:
     sleeps: list[float] = []
     client = make_client(tigerpaw, sleeps=sleeps)
     client.list_accounts()
-    tigerpaw.faults.path_prefix = ASMX
-    tigerpaw.faults.error_status = 503
-    tigerpaw.faults.next_errors = 2
+    fail_next(tigerpaw, ASMX, 503, 2)
 
     accounts = client.list_accounts()
 
@@ -138,9 +135,7 @@ def test_html_503_then_recovery(tigerpaw) -> None:
 def test_html_404_from_the_asmx_says_the_address_is_wrong(tigerpaw) -> None:
     sleeps: list[float] = []
     client = make_client(tigerpaw, sleeps=sleeps)
-    tigerpaw.faults.path_prefix = ASMX
-    tigerpaw.faults.error_status = 404
-    tigerpaw.faults.next_errors = 5
+    fail_next(tigerpaw, ASMX, 404, 5)
 
     with pytest.raises(ProtocolError) as caught:
         client.list_accounts()
@@ -159,9 +154,7 @@ def test_html_404_for_an_operation_is_not_retried(tigerpaw) -> None:
     sleeps: list[float] = []
     client = make_client(tigerpaw, sleeps=sleeps)
     client.list_accounts()
-    tigerpaw.faults.path_prefix = ASMX
-    tigerpaw.faults.error_status = 404
-    tigerpaw.faults.next_errors = 5
+    fail_next(tigerpaw, ASMX, 404, 5)
 
     with pytest.raises(ProtocolError) as caught:
         client.list_accounts()
@@ -183,9 +176,7 @@ def test_a_soap_server_fault_is_a_server_error_with_its_message(tigerpaw) -> Non
     sleeps: list[float] = []
     client = make_client(tigerpaw, sleeps=sleeps, attempts=2)
     client.list_accounts()
-    tigerpaw.faults.path_prefix = ASMX
-    tigerpaw.faults.error_status = 500
-    tigerpaw.faults.next_errors = 5
+    fail_next(tigerpaw, ASMX, 500, 5)
 
     with pytest.raises(ServerError) as caught:
         client.list_accounts()
@@ -207,9 +198,7 @@ def test_creating_a_charge_is_not_repeated_after_a_server_error(tigerpaw) -> Non
         g["number"] for g in state(tigerpaw)["agreements"] if g["account"] == 1003
     )
     client.list_accounts()
-    tigerpaw.faults.path_prefix = ASMX
-    tigerpaw.faults.error_status = 503
-    tigerpaw.faults.next_errors = 1
+    fail_next(tigerpaw, ASMX, 503, 1)
 
     with pytest.raises(ServerError):
         client.set_charge_quantity(agreement, "KL-KESB-WS", 9)
@@ -253,9 +242,7 @@ def test_rest_5xx_is_retried_for_reads_and_puts(tigerpaw) -> None:
     sleeps: list[float] = []
     client = make_client(tigerpaw, sleeps=sleeps)
     number = client.create_service_order(1002, "Retry check")
-    tigerpaw.faults.path_prefix = "/api/serviceorders"
-    tigerpaw.faults.error_status = 503
-    tigerpaw.faults.next_errors = 2
+    fail_next(tigerpaw, "/api/serviceorders", 503, 2)
 
     assert client.get_service_order(number).number == number
     tigerpaw.faults.next_errors = 1
@@ -269,9 +256,7 @@ def test_rest_creates_are_never_repeated(tigerpaw) -> None:
     sleeps: list[float] = []
     client = make_client(tigerpaw, sleeps=sleeps)
     before = len(state(tigerpaw)["service_orders"])
-    tigerpaw.faults.path_prefix = "/api/ServiceOrders"
-    tigerpaw.faults.error_status = 502
-    tigerpaw.faults.next_errors = 1
+    fail_next(tigerpaw, "/api/ServiceOrders", 502, 1)
 
     with pytest.raises(ServerError) as caught:
         client.create_service_order(1002, "Sent once")

@@ -8,35 +8,21 @@ import datetime as dt
 import io
 import logging
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from lxml import html
 from PIL import Image
 
-from agent.app import Agent, AgentOptions
-from agent.logs import RecentRecords
 from agent.sandbox import seed
-from agent.sandbox.certs import make_certificate
-from agent.sandbox.kbh import KbhEmulator
-from agent.sandbox.tigerpaw import TigerpawEmulator
-from agent.secrets import SecretStore
-from agent.setup_drafts import SourceInput, TigerpawInput
-from agent.setup_tenants import MappingChoice
-from agent.store import NewHistory, Store
+from agent.store import NewHistory
 from agent.tray.icons import draw_icon
 from agent.tray.state import TrayState
 from agent.web import create_app
-
-ROOT = Path(__file__).resolve().parents[2]
-PORT = 47993
-HOST = f"127.0.0.1:{PORT}"
+from tests.integration.agent_support import HOST, PORT, World, mapped_world
 
 #: Any count followed by a noun in the wrong number, or a "(s)" left to the reader.
 WRONG_NUMBER = re.compile(
@@ -58,32 +44,6 @@ def berlin_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-@dataclass
-class World:
-    """The agent, its page and one Business Hub integration, mapped with billing."""
-
-    agent: Agent
-    client: FlaskClient
-    integration_id: str
-    tigerpaw: dict[str, Any]
-
-    def get(self, path: str, status: int = 200) -> str:
-        """A page's HTML, in the signed-in browser session."""
-        reply = self.client.get(path, headers={"Host": HOST})
-        assert reply.status_code == status, reply.get_data(as_text=True)
-        return reply.get_data(as_text=True)
-
-    def post(self, path: str, data: dict[str, Any], status: int) -> Any:
-        """Send a form as the page does, with the session's CSRF token."""
-        page = html.fromstring(self.get(path))
-        token = page.xpath("//input[@name='csrf_token']/@value")[0]
-        reply = self.client.post(
-            path, data={**data, "csrf_token": token}, headers={"Host": HOST}
-        )
-        assert reply.status_code == status, reply.get_data(as_text=True)
-        return reply
-
-
 def text_of(page: str) -> str:
     """The words a person reads on a page, in one line."""
     words = html.fromstring(page).xpath("//main//text()")
@@ -94,74 +54,9 @@ def text_of(page: str) -> str:
 def world(tmp_path: Path, berlin_time: None) -> Iterator[World]:
     """Business Hub with 2 one-device companies, Tigerpaw with 2 accounts, and an
     agent whose integration maps each company with billing on."""
-    from agent.sources import kbh
-
     fleet = seed.make_fleet("production", 2, 1, devices=1)
-    identity = make_certificate(tmp_path / "certs", "kbh")
-    hub = KbhEmulator(fleet, environment="production", tls=identity, seed=1).start()
-    tigerpaw = TigerpawEmulator([t.name for t in fleet.tenants], seed=1).start()
-    kbh.register_servers({"production": (hub.url, str(identity.cert_path))})
-
-    shutil.copy(ROOT / "IntegrationUI.exe.config", tmp_path / "agent.config")
-    options = AgentOptions(config_path=tmp_path / "agent.config", data_dir=tmp_path)
-    agent = Agent(options, RecentRecords())
-    agent.config.load()
-    agent.store = Store.open_in(tmp_path)
-    agent.secrets = SecretStore(tmp_path)
-    integration_id = set_up(agent, hub.describe(), tigerpaw.describe())
-
-    client = create_app(agent, PORT).test_client()
-    opened = client.get(f"/?token={agent.token}", headers={"Host": HOST})
-    assert opened.status_code == 302
-    yield World(agent, client, integration_id, tigerpaw.describe())
-
-    agent.store.close()
-    hub.stop()
-    tigerpaw.stop()
-    kbh.clear_registered_servers()
-
-
-def set_up(agent: Agent, hub: dict[str, Any], tigerpaw: dict[str, Any]) -> str:
-    """Connect, create the integration, add and map every company with billing on,
-    and choose a price book item for every application, as the pages do."""
-    service = agent.setup
-    draft = service.begin(
-        SourceInput(source="kbh", kbh_email=hub["email"], kbh_password=hub["password"])
-    )
-    service.connect(draft.id)
-    integration = service.create_integration(
-        draft.id,
-        TigerpawInput(
-            name="Integration with Tigerpaw",
-            platform="Tigerpaw",
-            api_url=tigerpaw["url"],
-            soap_user=tigerpaw["soap_user"],
-            soap_password=tigerpaw["soap_password"],
-            public_key=tigerpaw["public_key"],
-            private_key=tigerpaw["private_key"],
-        ),
-    ).integration
-    offered = service.available_tenants(integration.id).tenants
-    tenants = service.add_tenants(integration.id, [t.id for t in offered])
-
-    accounts = {a.name: a.number for a in service.accounts(integration.id)}
-    choices = []
-    for tenant in tenants:
-        number = accounts[tenant.name]
-        agreement = service.agreements(integration.id, number)[0].number
-        choices.append(
-            MappingChoice(tenant.id, str(number), str(agreement), True, True)
-        )
-    assert service.save_mappings(integration.id, choices) == {}
-
-    items = [i.item_id for i in service.tigerpaw_lists(integration.id).items]
-    products = service.license_types(integration.id).products
-    saved = agent.store.get_sync_choices(integration.id)
-    service.save_choices(
-        integration.id,
-        replace(saved, price_book_items=dict(zip(products, items, strict=False))),
-    )
-    return integration.id
+    with mapped_world(tmp_path, fleet) as made:
+        yield made
 
 
 def cell_column(table: Any, element_id: str) -> int:

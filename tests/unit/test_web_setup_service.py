@@ -2,73 +2,32 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import requests
 
-from agent.app import Agent, AgentOptions
 from agent.errors import SetupError, WrongCredentials
-from agent.logs import RecentRecords
 from agent.sandbox import seed
-from agent.sandbox.certs import make_certificate
-from agent.sandbox.kbh import KbhEmulator
-from agent.sandbox.tigerpaw import TigerpawEmulator
-from agent.secrets import SECRET_FIELDS, SecretStore, secret_name
+from agent.secrets import SECRET_FIELDS, secret_name
 from agent.setup_drafts import SourceInput, TigerpawInput
 from agent.setup_tenants import MappingChoice
-from agent.store import Store
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.agent_support import agent_with_emulators, create_integration
 
 
 @pytest.fixture
 def world(tmp_path: Path):
     """Business Hub with 4 companies, Tigerpaw with 2 accounts, and an agent."""
-    from agent.sources import kbh
-
     fleet = seed.make_fleet("production", 4, 1, devices=2)
-    identity = make_certificate(tmp_path / "certs", "kbh")
-    hub = KbhEmulator(fleet, environment="production", tls=identity, seed=1).start()
-    tigerpaw = TigerpawEmulator(["Adventure Dental", "Alpine Dental"], seed=1).start()
-    kbh.register_servers({"production": (hub.url, str(identity.cert_path))})
-
-    shutil.copy(ROOT / "IntegrationUI.exe.config", tmp_path / "agent.config")
-    options = AgentOptions(config_path=tmp_path / "agent.config", data_dir=tmp_path)
-    agent = Agent(options, RecentRecords())
-    agent.config.load()
-    agent.store = Store.open_in(tmp_path)
-    agent.secrets = SecretStore(tmp_path)
-    yield agent, hub.describe(), tigerpaw.describe()
-
-    agent.store.close()
-    hub.stop()
-    tigerpaw.stop()
-    kbh.clear_registered_servers()
+    accounts = ["Adventure Dental", "Alpine Dental"]
+    with agent_with_emulators(tmp_path, fleet, accounts) as made:
+        yield made
 
 
 def make_integration(agent, hub, tigerpaw, name="Integration with Tigerpaw"):
-    """Connect to Business Hub and create an integration, as the pages do."""
-    service = agent.setup
-    draft = service.begin(
-        SourceInput(source="kbh", kbh_email=hub["email"], kbh_password=hub["password"])
-    )
-    service.connect(draft.id)
-    created = service.create_integration(
-        draft.id,
-        TigerpawInput(
-            name=name,
-            platform="Tigerpaw",
-            api_url=tigerpaw["url"],
-            soap_user=tigerpaw["soap_user"],
-            soap_password=tigerpaw["soap_password"],
-            public_key=tigerpaw["public_key"],
-            private_key=tigerpaw["private_key"],
-        ),
-    )
-    assert created.integration.id == draft.id
-    return created.integration
+    """Connect to Business Hub and create an integration, as the pages do; the
+    integration keeps its draft's id (checked in ``create_integration``)."""
+    return create_integration(agent, hub, tigerpaw, name).integration
 
 
 def test_wrong_password_keeps_nothing_connected(world) -> None:
