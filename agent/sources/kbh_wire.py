@@ -247,7 +247,8 @@ def sign_in_refusal(label: str, email: str, response: requests.Response) -> Remo
     if code == "invalid_credentials" or (not code and response.status_code == 401):
         return WrongCredentials(
             f"{label} refused the email {email} or its password: check both (the "
-            "password is case-sensitive)",
+            f"password is case-sensitive), and that {SETTING} in the config file "
+            "names the Business Hub server this account is on",
             system=SYSTEM,
             field="password",
         )

@@ -37,12 +37,17 @@ def open_url(url: str) -> None:
         )
 
 
-def open_folder(path: Path) -> None:
-    """Show a folder in the desktop's file manager."""
+def open_folder(path: Path) -> bool:
+    """Show a folder in the desktop's file manager; False when the desktop could
+    not (the caller then tells the person where the folder is)."""
     path.mkdir(parents=True, exist_ok=True)
     if sys.platform == "win32":
-        os.startfile(path)  # type: ignore[attr-defined]  # Windows only
-        return
+        try:
+            os.startfile(path)  # type: ignore[attr-defined]  # Windows only
+        except OSError as err:
+            logger.warning("Could not open the folder %s: %s", path, err)
+            return False
+        return True
 
     opener = "open" if sys.platform == "darwin" else "xdg-open"
     try:
@@ -54,7 +59,9 @@ def open_folder(path: Path) -> None:
         )
     except OSError as err:
         logger.warning("Could not open the folder (%s): it is %s", err, path)
-        return
+        return False
     # Some openers stay until the file manager closes; wait so none is left behind.
     if process.wait() != 0:
         logger.warning("The desktop could not open the folder %s", path)
+        return False
+    return True

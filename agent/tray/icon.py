@@ -18,7 +18,7 @@ from agent.tray.actions import TrayActions
 from agent.tray.backend import Backend
 from agent.tray.desktop import in_background, open_folder, open_url
 from agent.tray.icons import draw_icon
-from agent.tray.notifications import Notice, deliver
+from agent.tray.notifications import Notice, NoticeKind, deliver
 from agent.tray.state import MenuAction, TrayView, view_from_status
 from agent.tray.watcher import POLL_INTERVAL_S, StatusWatcher, local_now
 
@@ -161,11 +161,17 @@ class TrayIcon:
 
     def _status_changed(self, view: TrayView, notices: list[Notice]) -> None:
         """Leave the new view and notices for the icon's thread, and wake it."""
-        desktop = self._queue_notice if notices and self._desktop_notices() else None
-        deliver(notices, banner=self._actions.show_banner, desktop=desktop)
+        self._tell(notices)
         with self._lock:
             self._pending_view = view
         self._wake_icon()
+
+    def _tell(self, notices: list[Notice]) -> None:
+        """Show notices on the desktop (by the icon's thread), else on the page."""
+        desktop = self._queue_notice if notices and self._desktop_notices() else None
+        deliver(notices, banner=self._actions.show_banner, desktop=desktop)
+        if desktop is not None:
+            self._wake_icon()
 
     def _desktop_notices(self) -> bool:
         """Whether notices can go to the desktop now (a server may come and go)."""
@@ -251,9 +257,20 @@ class TrayIcon:
             self._in_background("pause", self._actions.pause)
 
     def _open_log_folder(self, _icon: Any, _item: Any) -> None:
-        """Open log folder."""
+        """Open log folder; where the desktop cannot, a notice says where it is."""
         folder = self._actions.log_folder()
-        in_background("open-log-folder", lambda: open_folder(folder))
+
+        def work() -> None:
+            if open_folder(folder):
+                return
+            notice = Notice(
+                NoticeKind.FOLDER_NOT_OPENED,
+                "Log folder",
+                f"The desktop could not open the log folder. It is {folder}",
+            )
+            self._tell([notice])
+
+        in_background("open-log-folder", work)
 
     def _quit(self, _icon: Any, _item: Any) -> None:
         """Quit: ask the agent to stop and end the icon's loop."""

@@ -30,10 +30,17 @@ class NoticeKind(enum.StrEnum):
     TENANT_FAILING = "tenant_failing"
     TENANT_RECOVERED = "tenant_recovered"
     NEW_SERVICE_ORDERS = "new_service_orders"
+    FOLDER_NOT_OPENED = "folder_not_opened"
 
 
 #: Kinds that mean something is wrong (logged as warnings).
-WARNINGS = frozenset({NoticeKind.CONFIG_ERROR, NoticeKind.TENANT_FAILING})
+WARNINGS = frozenset(
+    {
+        NoticeKind.CONFIG_ERROR,
+        NoticeKind.TENANT_FAILING,
+        NoticeKind.FOLDER_NOT_OPENED,
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -456,3 +456,31 @@ def test_loop_that_fails_to_start_reports_false_and_leaves_no_thread(
     setup_thread.join(1.0)
     assert not setup_thread.is_alive()
     assert not actions.banners, "no notices from an icon that never ran"
+
+
+def test_open_log_folder_says_where_the_log_is_when_the_desktop_cannot(
+    pystray_base: types.ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A desktop whose opener fails (no file manager) still tells the person where
+    the log folder is, in a notice, instead of only a log line."""
+    opener = tmp_path / "bin" / "xdg-open"
+    opener.parent.mkdir()
+    opener.write_text("#!/bin/sh\nexit 3\n")
+    opener.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{opener.parent}:/usr/bin:/bin")
+    actions = FakeActions(SET_UP)
+    monkeypatch.setattr(actions, "log_folder", lambda: tmp_path / "logs")
+    running = Running(TrayIcon(actions, fake_backend(pystray_base), interval=0.05))
+    try:
+        wait_until(lambda: running.icon.visible)
+        running.item("Open log folder")(running.icon)
+        wait_until(lambda: any(t == "Log folder" for t, _ in running.icon.notified))
+    finally:
+        actions.stop_event.set()
+    running.ended()
+
+    (message,) = [m for t, m in running.icon.notified if t == "Log folder"]
+    assert (
+        message == f"The desktop could not open the log folder. It is {tmp_path}/logs"
+    )
+    assert (tmp_path / "logs").is_dir()
