@@ -35,7 +35,7 @@ WRITE_KINDS: tuple[tuple[str, str | None, tuple[str, str]], ...] = (
     ("note", None, ("note added to an order", "notes added to orders")),
     ("agreement", None, ("charge set", "charges set")),
     ("charge", None, ("charge set", "charges set")),
-    ("account", None, ("account field set", "account fields set")),
+    ("account", None, ("company named on its account", "companies named on accounts")),
 )
 OTHER_WRITE = ("other change", "other changes")
 #: Fields the agent makes once in Tigerpaw ("accounts custom field Kaspersky/...").
@@ -340,7 +340,7 @@ def _tenant_lines(tenant: dict[str, Any], run: dict[str, Any]) -> list[str]:
     synced = local_time(tenant.get("last_sync")) or "never"
     lines = [f"  {tenant['name']}: {where}", f"    Last sync {synced}"]
     if tenant.get("wrote"):
-        lines[-1] += f"; wrote {tenant['wrote']}"
+        lines[-1] += f"; in Tigerpaw over its last day: {tenant['wrote']}"
     if run.get("state") == "waiting_approval":
         lines.append(
             "    Billing waits for your approval: approve it on the page's Billing "

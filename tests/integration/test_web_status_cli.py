@@ -98,7 +98,7 @@ def test_status_prints_words_then_json_then_says_none_runs(
     assert "Contoso Clinic" not in text
     assert "  Not listed: 1 virtual server with nothing to do" in text
     assert "  Contoso Clinic: Tigerpaw account Contoso Clinic (1001)" in every
-    assert "; wrote 1 service order opened" in every
+    assert "; in Tigerpaw over its last day: 1 service order opened" in every
     assert "  Northwind Clinic: not mapped" in every
     assert "{" not in text, "no JSON by default"
 

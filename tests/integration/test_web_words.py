@@ -115,7 +115,7 @@ def test_every_billing_category_has_a_singular() -> None:
         ("service order 20009", "note added", "note added to an order"),
         ("service order 20009", "closed", "service order closed"),
         ("agreement 5007 charge KL-1", "charge updated", "charge set"),
-        ("account 1006 field Kaspersky Tenant", "set", "account field set"),
+        ("account 1006 field Kaspersky Tenant", "set", "company named on its account"),
         ("service_order", "created", "service order opened"),
         ("accounts custom field Kaspersky/Tenant", "created", "custom field created"),
         ("something new", "made", "other change"),

@@ -121,8 +121,8 @@ def test_each_tenant_has_its_sync_writes_errors_and_advice() -> None:
     ) in text
     assert (
         "  Alpine Dental: Tigerpaw account Alpine Dental (1001)\n"
-        "    Last sync 4 Dec 2026 18:40 UTC+01:00; wrote 2 service orders opened, "
-        "1 charge set\n"
+        "    Last sync 4 Dec 2026 18:40 UTC+01:00; in Tigerpaw over its last day: "
+        "2 service orders opened, 1 charge set\n"
         "    Billing waits for your approval: approve it on the page's Billing "
         "preview.\n"
     ) in text
