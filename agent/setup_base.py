@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from agent import connections
-from agent.errors import SetupError
+from agent.errors import ConfigError, SetupError
 from agent.secrets import SECRET_FIELDS, SecretStore, secret_name
 from agent.setup_drafts import DraftBook, TimedCache
 from agent.store import KBH, Integration, Store
@@ -50,6 +50,17 @@ class SetupBase:
     def kes_cloud_server(self) -> str:
         """The Business Hub server the config file chooses now."""
         return self.agent.config.settings.kes_cloud_server
+
+    def kbh_address_known(self) -> bool:
+        """Whether this agent knows a Business Hub address for the current
+        KESCloudServer (it ships with none; the sandbox registers its own)."""
+        from agent.sources.kbh import SERVERS
+
+        try:
+            SERVERS.resolve(self.kes_cloud_server())
+        except ConfigError:
+            return False
+        return True
 
     def integration(self, integration_id: str) -> Integration:
         """The integration, or a SetupError saying it is gone."""

@@ -70,6 +70,9 @@ class Draft:
     #: A server certificate waiting for the user to trust or refuse it.
     pending_fingerprint: str = ""
     pending_message: str = ""
+    #: The name of the klserver.cer file as the person chose it (kept under
+    #: another name), so that messages name the file they know.
+    certificate_name: str = ""
     connected: bool = False
     tenant_count: int = 0
     touched: float = field(default_factory=time.monotonic)

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agent.errors import CertificateNotTrusted, SetupError
+from agent.errors import AgentError, CertificateNotTrusted, SetupError
 from agent.paths import ensure_private_dir
 from agent.setup_base import SetupBase
 from agent.setup_choices import ChoiceSteps
@@ -70,13 +70,15 @@ class SetupService(TenantSteps, ChoiceSteps, SetupBase):
         given: SourceInput,
         *,
         certificate: bytes | None = None,
+        certificate_name: str = "",
         draft_id: str | None = None,
         editing: str | None = None,
     ) -> Draft:
         """Make (or renew) the draft of a connection from the first page's fields.
 
-        ``certificate`` is an uploaded klserver.cer; without one, a certificate
-        uploaded earlier to the same draft stays. Blank passwords keep what the
+        ``certificate`` is an uploaded klserver.cer (``certificate_name`` its
+        name as chosen); without one, a certificate uploaded earlier to the same
+        draft stays. Blank passwords keep what the
         draft or the edited integration already has.
         """
         previous = self.drafts.get(draft_id)
@@ -91,8 +93,11 @@ class SetupService(TenantSteps, ChoiceSteps, SetupBase):
         draft_key = new_id or str(uuid.uuid4())
 
         cert_path = base.ksc_certificate_path if given.use_certificate else ""
+        same_draft = previous is not None and previous.editing == editing
+        shown_name = previous.certificate_name if same_draft else ""
         if given.source == KSC and given.use_certificate and certificate:
             cert_path = str(self._save_certificate(draft_key, certificate))
+            shown_name = certificate_name
         address_same = base.ksc_address.strip() == given.ksc_address.strip()
         settings = replace(
             base,
@@ -106,7 +111,13 @@ class SetupService(TenantSteps, ChoiceSteps, SetupBase):
             kbh_email=given.kbh_email if given.source == KBH else "",
         )
         secrets = self._connection_secrets(given, kept)
-        draft = Draft(id=draft_key, settings=settings, secrets=secrets, editing=editing)
+        draft = Draft(
+            id=draft_key,
+            settings=settings,
+            secrets=secrets,
+            editing=editing,
+            certificate_name=shown_name if cert_path else "",
+        )
         return self.drafts.put(draft)
 
     def connect(self, draft_id: str) -> Draft:
@@ -117,12 +128,20 @@ class SetupService(TenantSteps, ChoiceSteps, SetupBase):
         """
         draft = self.draft(draft_id)
         draft.connected = False
-        client = source_client(
-            draft.settings, draft.secrets, draft.id, self.kes_cloud_server
-        )
+        try:
+            client = source_client(
+                draft.settings, draft.secrets, draft.id, self.kes_cloud_server
+            )
+        except AgentError as err:
+            _name_the_chosen_file(err, draft)
+            raise
         try:
             tenants = client.check()
-        except CertificateNotTrusted as err:
+        except AgentError as err:
+            _name_the_chosen_file(err, draft)
+            if not isinstance(err, CertificateNotTrusted):
+                raise
+
             draft.pending_fingerprint = err.fingerprint
             draft.pending_message = str(err)
             raise
@@ -302,3 +321,16 @@ class SetupService(TenantSteps, ChoiceSteps, SetupBase):
         ensure_private_dir(path.parent)
         path.write_bytes(data)
         return path
+
+
+def _name_the_chosen_file(err: AgentError, draft: Draft) -> None:
+    """Put the certificate file's name as the person chose it (kbh.cer) where a
+    message names the agent's own copy of it, a path they never saw."""
+    kept = draft.settings.ksc_certificate_path
+    if not kept or not err.args or not isinstance(err.args[0], str):
+        return
+    if kept not in err.args[0]:
+        return
+
+    shown = draft.certificate_name or "the certificate file chosen earlier"
+    err.args = (err.args[0].replace(kept, shown), *err.args[1:])

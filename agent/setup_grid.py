@@ -13,11 +13,15 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agent.setup_matching import Candidate, account_label
 from agent.store import Tenant
 from agent.tigerpaw.models import Account
 from agent.wording import plural
+
+if TYPE_CHECKING:
+    from agent.setup_tenants import MappingChoice
 
 logger = logging.getLogger(__name__)
 
@@ -173,21 +177,37 @@ def unbillable_accounts_advice(accounts: Sequence[str], soap_user: str) -> str:
     )
 
 
+#: Beside a row whose account has no agreement, and in the saved message.
+NO_AGREEMENT_NOTE = "no agreement in Tigerpaw: billing off until one is added"
+
+
+@dataclass(frozen=True)
+class GuessedRows:
+    """What filling the best guesses did: the rows filled, and which of them had
+    billing switched off because their account has no agreement."""
+
+    filled: list[int]
+    without_agreement: set[int]
+
+
 def fill_best_guesses(
     rows: Sequence[Tenant],
     suggestions: Mapping[int, Candidate],
     labels: Mapping[int, str],
     values: dict[str, str],
-    sole_agreement: Callable[[int], str],
-) -> list[int]:
+    sole_agreement: Callable[[int], str | None],
+) -> GuessedRows:
     """Put each row's best guess into its blank account box, in ``values`` (the
     form's fields); nothing is saved. The agreement is filled in too when the
     guessed account has exactly one running (``sole_agreement`` gives it, or "").
 
-    A row whose box holds anything, even a different account, keeps it. Returns
-    the ids of the rows filled.
+    ``sole_agreement`` gives None for an account with no agreement at all: that
+    row's billing is switched off, since a billed row without an agreement could
+    not be saved. A row whose box holds anything, even a different account, keeps
+    it.
     """
-    filled = []
+    filled: list[int] = []
+    without: set[int] = set()
     for tenant in rows:
         guess = suggestions.get(tenant.id)
         box = f"account-{tenant.id}"
@@ -197,6 +217,30 @@ def fill_best_guesses(
         values[box] = labels.get(guess.number, account_label(guess.number, guess.name))
         agreement = f"agreement-{tenant.id}"
         if not values.get(agreement):
-            values[agreement] = sole_agreement(guess.number)
+            found = sole_agreement(guess.number)
+            if found is None:
+                values[agreement] = ""
+                values.pop(f"billing-{tenant.id}", None)
+                without.add(tenant.id)
+            else:
+                values[agreement] = found
         filled.append(tenant.id)
-    return filled
+    return GuessedRows(filled, without)
+
+
+def mapping_unchanged(
+    tenant: Tenant, account: Candidate | None, choice: MappingChoice
+) -> bool:
+    """Whether a row says what the tenant's mapping holds already (so a page saved
+    again writes nothing and asks Tigerpaw for nothing)."""
+    current = tenant.mapping
+    if account is None or current is None:
+        return account is None and current is None
+    agreement = str(current.agreement_number) if current.agreement_number else ""
+    return (
+        current.account_number == account.number
+        and current.account_name == account.name
+        and agreement == choice.agreement.strip()
+        and current.billing == choice.billing
+        and current.service_orders == choice.service_orders
+    )

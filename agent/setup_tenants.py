@@ -6,6 +6,7 @@ is saved on its own, so a choice is kept when the person moves to another page.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from agent.setup_grid import (
     GridQuery,
     cross_reference_advice,
     index_accounts,
+    mapping_unchanged,
     number_in_label,
     page_of,
     unbillable_accounts_advice,
@@ -37,6 +39,10 @@ from agent.tigerpaw.models import Agreement
 from agent.wording import plural
 
 logger = logging.getLogger(__name__)
+
+#: What :meth:`TenantSteps._chosen_agreement` gives for a new row whose account
+#: has no agreement: save it with billing off.
+NO_AGREEMENT = object()
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,8 @@ class MappingSave:
 
     errors: dict[int, str]
     changed: int = 0
+    #: The rows newly mapped with billing off: their account has no agreement.
+    billing_off: list[str] = field(default_factory=list)
 
 
 class TenantSteps(SetupBase):
@@ -268,6 +276,7 @@ class TenantSteps(SetupBase):
             int, tuple[Candidate | None, Agreement | None, MappingChoice]
         ] = {}
         owner_of: dict[int, int] = {}
+        billing_off: list[str] = []
 
         for choice in choices:
             tenant = tenants.get(choice.tenant_id)
@@ -285,12 +294,24 @@ class TenantSteps(SetupBase):
                 if account is not None:
                     owner_of[account.number] = tenant.id
                     self._refuse_held_on_other_page(account, tenant, held, given)
-                if _unchanged(tenant, account, choice):
+                if mapping_unchanged(tenant, account, choice):
                     continue
-                agreement = self._chosen_agreement(integration_id, choice, account)
+                new = tenant.mapping is None or (
+                    account is not None
+                    and tenant.mapping.account_number != account.number
+                )
+                agreement = self._chosen_agreement(
+                    integration_id, choice, account, new=new
+                )
             except SetupError as err:
                 errors[tenant.id] = str(err)
                 continue
+            if agreement is NO_AGREEMENT:
+                # A new row billed by the page's default, on an account with no
+                # agreement to carry charges: saved with billing off instead.
+                choice = dataclasses.replace(choice, billing=False)
+                agreement = None
+                billing_off.append(tenant.name)
             planned[tenant.id] = (account, agreement, choice)
         if errors:
             return MappingSave(errors)
@@ -298,7 +319,7 @@ class TenantSteps(SetupBase):
         changed = self._write_mappings(tenants, planned)
         if changed:
             self.changed()
-        return MappingSave({}, changed)
+        return MappingSave({}, changed, billing_off)
 
     # Helpers.
 
@@ -395,20 +416,38 @@ class TenantSteps(SetupBase):
         )
 
     def _chosen_agreement(
-        self, integration_id: str, choice: MappingChoice, account: Candidate | None
-    ) -> Agreement | None:
-        """The agreement a row names, which must be one of its account's."""
+        self,
+        integration_id: str,
+        choice: MappingChoice,
+        account: Candidate | None,
+        *,
+        new: bool = False,
+    ) -> Any:
+        """The agreement a row names, which must be one of its account's.
+
+        A billed row without an agreement is refused, except a ``new`` mapping
+        whose account has no agreement at all: NO_AGREEMENT says to save it with
+        billing off.
+        """
         text = choice.agreement.strip()
         if account is None:
             return None
         if not text:
-            if choice.billing:
+            if not choice.billing:
+                return None
+            if not self.agreements(integration_id, account.number):
+                if new:
+                    return NO_AGREEMENT
                 raise SetupError(
-                    f"Select the agreement of {account.name} that carries the charges, "
-                    "or switch billing off",
+                    f"{account.name} has no agreement in Tigerpaw: switch billing "
+                    "off for this row until one is added",
                     field="agreement",
                 )
-            return None
+            raise SetupError(
+                f"Select the agreement of {account.name} that carries the charges, "
+                "or switch billing off",
+                field="agreement",
+            )
 
         agreements = self.agreements(integration_id, account.number)
         found = next((a for a in agreements if str(a.number) == text), None)
@@ -452,24 +491,6 @@ class TenantSteps(SetupBase):
                     service_orders=choice.service_orders,
                 )
         return len(planned)
-
-
-def _unchanged(
-    tenant: Tenant, account: Candidate | None, choice: MappingChoice
-) -> bool:
-    """Whether a row says what the tenant's mapping holds already (so a page saved
-    again writes nothing and asks Tigerpaw for nothing)."""
-    current = tenant.mapping
-    if account is None or current is None:
-        return account is None and current is None
-    agreement = str(current.agreement_number) if current.agreement_number else ""
-    return (
-        current.account_number == account.number
-        and current.account_name == account.name
-        and agreement == choice.agreement.strip()
-        and current.billing == choice.billing
-        and current.service_orders == choice.service_orders
-    )
 
 
 def agreement_title(agreement: Agreement, now: dt.datetime | None = None) -> str:

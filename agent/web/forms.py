@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from agent.config.settings import KEYS
 from agent.setup_drafts import SourceInput, TigerpawInput
 from agent.setup_tenants import MappingChoice
+from agent.sources.ksc_tls import DEFAULT_PROXY_PORT
 from agent.store import KBH, KSC, PLATFORM, SEVERITIES, OrderRule, SyncChoices
 from agent.store.choices import MAX_LIFETIME_DAYS, STATUS_LEVELS, status_key
 
@@ -61,6 +62,8 @@ TIGERPAW_ERROR_FIELDS = {
 }
 MAX_NAME = 100
 CERTIFICATE_LIMIT = 64 * 1024
+#: The port of a proxy address given without one (as the KSC client assumes).
+PROXY_PORT = DEFAULT_PROXY_PORT
 
 #: One DNS label: letters, digits and inner hyphens, at most 63 characters.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -116,6 +119,11 @@ def refuse_control_characters(
             )
 
 
+def printable(text: str) -> str:
+    """The text without control characters (a file name shown in a message)."""
+    return _CONTROL.sub("", text)
+
+
 def address_problem(address: str, what: str) -> str | None:
     """Why an address (IP or domain name, optional port) is unusable, or None."""
     text = address.strip()
@@ -153,10 +161,12 @@ def _host_is_valid(host: str) -> bool:
         return bool(_HOST_NAME.fullmatch(host))
 
 
-def certificate_problem(data: bytes) -> str | None:
-    """Why an uploaded file is not a usable certificate, or None."""
+def certificate_problem(data: bytes, name: str = "") -> str | None:
+    """Why an uploaded file (``name`` as chosen) is not a usable certificate, or
+    None."""
+    chosen = f"The file {name}" if name else "That file"
     if len(data) > CERTIFICATE_LIMIT:
-        return "That file is too large for a certificate: choose klserver.cer"
+        return f"{chosen} is too large for a certificate: choose klserver.cer"
 
     # Imported here: about 8 MB of resident memory an agent not shown a
     # certificate does without.
@@ -169,8 +179,8 @@ def certificate_problem(data: bytes) -> str | None:
         except ValueError:
             continue
     return (
-        "That file is not a certificate: choose klserver.cer from the Administration "
-        "Server's folder ProgramData\\KasperskyLab\\adminkit\\1093\\cert"
+        f"{chosen} is not a certificate: choose klserver.cer from the "
+        "Administration Server's folder ProgramData\\KasperskyLab\\adminkit\\1093\\cert"
     )
 
 
@@ -181,10 +191,12 @@ def read_connect(
     has_certificate: bool = False,
     kept_secrets: frozenset[str] = frozenset(),
     source_fixed: str | None = None,
+    certificate_name: str = "",
 ) -> FormResult:
     """The first page: the solution, its address and account, certificate, proxy.
 
-    ``has_certificate`` says a klserver.cer was uploaded before; ``kept_secrets``
+    ``has_certificate`` says a klserver.cer was uploaded before (``certificate``
+    is the file chosen now, ``certificate_name`` its name); ``kept_secrets``
     names the secrets already saved (blank keeps them, when editing).
     """
     result = FormResult(values=shown_values(form))
@@ -212,7 +224,13 @@ def read_connect(
     )
 
     if source == KSC:
-        _check_ksc(given, certificate, has_certificate, kept_secrets, errors)
+        _check_ksc(
+            given,
+            (certificate, certificate_name),
+            has_certificate,
+            kept_secrets,
+            errors,
+        )
     else:
         if not given.kbh_email:
             errors["kbh_email"] = (
@@ -239,12 +257,13 @@ def read_connect(
 
 def _check_ksc(
     given: SourceInput,
-    certificate: bytes | None,
+    upload: tuple[bytes | None, str],
     has_certificate: bool,
     kept: frozenset[str],
     errors: dict[str, str],
 ) -> None:
-    """The KSC fields: address always; account unless a certificate; proxy if used."""
+    """The KSC fields: address and account always (a certificate only says which
+    server to trust: the Open API has no certificate login); proxy if used."""
     if not given.ksc_address:
         errors["ksc_address"] = (
             "Enter the address of the Administration Server: an IP address or a "
@@ -255,9 +274,19 @@ def _check_ksc(
         if problem:
             errors["ksc_address"] = problem
 
+    if not given.ksc_user:
+        errors["ksc_user"] = (
+            "Enter the user name of a KSC account (needed with a certificate too)"
+            if given.use_certificate
+            else "Enter the user name of a KSC account"
+        )
+    if not given.ksc_password and "ksc_password" not in kept:
+        errors["ksc_password"] = "Enter the password of that KSC account"
+
+    certificate, name = upload
     if given.use_certificate:
         if certificate:
-            problem = certificate_problem(certificate)
+            problem = certificate_problem(certificate, name)
             if problem:
                 errors["certificate"] = problem
         elif not has_certificate:
@@ -265,17 +294,18 @@ def _check_ksc(
                 "Choose the Administration Server certificate klserver.cer, or clear "
                 "Use a certificate"
             )
-    else:
-        if not given.ksc_user:
-            errors["ksc_user"] = "Enter the user name of a KSC account"
-        if not given.ksc_password and "ksc_password" not in kept:
-            errors["ksc_password"] = "Enter the password of that KSC account"
 
     if given.use_proxy:
         if not given.proxy_address:
             errors["proxy_address"] = (
-                "Enter the proxy server's full domain name, such as "
-                "proxy.example.com:3128"
+                "Enter the proxy server's domain name or IP address (with :port "
+                f"unless it is {PROXY_PORT}), such as proxy.example.com:3128"
+            )
+        elif given.proxy_address.lower().startswith("https://"):
+            # The agent speaks plain HTTP to the proxy (CONNECT), never TLS.
+            errors["proxy_address"] = (
+                "The proxy server is reached with http://: leave the scheme out or "
+                "write http://"
             )
         else:
             problem = address_problem(given.proxy_address, "the proxy address")

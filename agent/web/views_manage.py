@@ -27,6 +27,7 @@ from agent.web.views_setup import (
     render_connect,
     render_integration,
     uploaded_certificate,
+    uploaded_certificate_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,9 +57,11 @@ def edit_connection(integration_id: str) -> Any:
         return render_connect(connect_values(integration), {}, editing=integration)
 
     certificate = uploaded_certificate()
+    name = uploaded_certificate_name()
     result = forms.read_connect(
         request.form,
         certificate,
+        certificate_name=name,
         has_certificate=bool(integration.ksc_certificate_path),
         kept_secrets=frozenset(service.secrets_set(integration_id)),
         source_fixed=integration.source,
@@ -68,7 +71,10 @@ def edit_connection(integration_id: str) -> Any:
             result.values, result.errors, editing=integration, status=400
         )
     draft = service.begin(
-        result.parsed, certificate=certificate, editing=integration_id
+        result.parsed,
+        certificate=certificate,
+        certificate_name=name,
+        editing=integration_id,
     )
     remember_draft(draft.id)
     return _connect_and_continue(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -10,8 +9,12 @@ from typing import Any
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from agent.errors import CertificateNotTrusted, RemoteError, SetupError
-from agent.setup_grid import GridQuery, fill_best_guesses
-from agent.setup_tenants import MappingView, agreement_title
+from agent.setup_grid import (
+    NO_AGREEMENT_NOTE,
+    GridQuery,
+    fill_best_guesses,
+)
+from agent.setup_tenants import MappingSave, MappingView, agreement_title
 from agent.store import (
     DEFAULT_INTEGRATION_NAME,
     KBH,
@@ -20,6 +23,10 @@ from agent.store import (
     IntegrationSettings,
 )
 from agent.web import forms
+from agent.web.mapping_agreements import (
+    posted_agreement_names,
+    sole_running_agreement,
+)
 from agent.web.pages import (
     blueprint,
     connect_error_field,
@@ -47,6 +54,16 @@ def uploaded_certificate() -> bytes | None:
     return upload.read(forms.CERTIFICATE_LIMIT + 1)
 
 
+def uploaded_certificate_name() -> str:
+    """The name of the file chosen as klserver.cer, as the person knows it ("" if
+    none): its last part only, as browsers may send a whole path."""
+    upload = request.files.get(CERTIFICATE_FIELD)
+    if upload is None or not upload.filename:
+        return ""
+    name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return forms.printable(name)[:120]
+
+
 def render_connect(
     values: dict[str, Any],
     errors: dict[str, str],
@@ -72,8 +89,11 @@ def render_connect(
             editing=editing,
             kept=kept,
             has_certificate=has_certificate,
+            certificate_name=draft.certificate_name if draft else "",
             sandbox=current_agent().sandbox_description,
             kes_cloud_server=service.kes_cloud_server(),
+            kbh_address_known=service.kbh_address_known(),
+            proxy_port=forms.PROXY_PORT,
             step="connect",
         ),
         status,
@@ -94,16 +114,21 @@ def connect() -> Any:
 
     certificate = uploaded_certificate()
     draft = service.drafts.get(draft_id())
+    name = uploaded_certificate_name()
     result = forms.read_connect(
         request.form,
         certificate,
         has_certificate=bool(draft and draft.settings.ksc_certificate_path),
+        certificate_name=name,
     )
     if not result.ok:
         return render_connect(result.values, result.errors, status=400)
 
     new_draft = service.begin(
-        result.parsed, certificate=certificate, draft_id=draft_id()
+        result.parsed,
+        certificate=certificate,
+        certificate_name=name,
+        draft_id=draft_id(),
     )
     remember_draft(new_draft.id)
     return _connect_and_continue(new_draft.id, result.values, result.parsed.source)
@@ -309,17 +334,23 @@ def add_tenants(integration_id: str) -> Any:
     ), (400 if error else 200)
 
 
-def mapping_saved_message(service: Any, integration_id: str) -> str:
+def mapping_saved_message(
+    service: Any, integration_id: str, billing_off: list[str] | None = None
+) -> str:
     """What was saved, in words: how many are mapped, and what is left to do."""
     tenants = service.store.list_tenants(integration_id)
     mapped = sum(1 for tenant in tenants if tenant.mapping is not None)
     if mapped == len(tenants):
-        return f"The account mapping is saved: all {mapped} are mapped."
-    return (
-        f"The account mapping is saved: {mapped} of {len(tenants)} are mapped. "
-        "The others are not synced until you pick their account (the "
-        '"Use ..." buttons offer a best guess).'
-    )
+        said = f"The account mapping is saved: all {mapped} are mapped."
+    else:
+        said = (
+            f"The account mapping is saved: {mapped} of {len(tenants)} are mapped. "
+            "The others are not synced until you pick their account (the "
+            '"Use ..." buttons offer a best guess).'
+        )
+    if billing_off:
+        said += f" Billing is off for {', '.join(billing_off)}: {NO_AGREEMENT_NOTE}."
+    return said
 
 
 def grid_query(values: Mapping[str, Any], *, shown: bool = False) -> GridQuery:
@@ -351,15 +382,16 @@ def grid_address(
     )
 
 
-def after_saving(integration_id: str, view: MappingView, changed: int) -> Any:
+def after_saving(integration_id: str, view: MappingView, saved: MappingSave) -> Any:
     """Where the grid goes once a page is saved: the dashboard (Proceed), the
     results of a new search, or the next or previous page."""
     move = request.form.get("go", "done")
+    message = mapping_saved_message(setup_service(), integration_id, saved.billing_off)
     if move == "done":
-        flash(mapping_saved_message(setup_service(), integration_id))
+        flash(message)
         return redirect(url_for("pages.home"))
-    if changed:
-        flash(mapping_saved_message(setup_service(), integration_id))
+    if saved.changed:
+        flash(message)
 
     shown, wanted = view.grid.query, grid_query(request.form)
     if (shown.text, shown.unmapped_only) != (wanted.text, wanted.unmapped_only):
@@ -387,16 +419,18 @@ def mapping(integration_id: str) -> Any:
     errors: dict[int, str] = {}
     posted: dict[str, str] = {}
     guessed: list[int] = []
+    without_agreement: set[int] = set()
     if posting and request.form.get("go") == "guesses":
         # Only fills the boxes: the person checks them, and saving saves them.
         posted = forms.shown_values(request.form)
-        guessed = fill_best_guesses(
+        filled = fill_best_guesses(
             view.grid.rows,
             view.suggestions,
             view.labels,
             posted,
             lambda number: sole_running_agreement(integration_id, number),
         )
+        guessed, without_agreement = filled.filled, filled.without_agreement
     elif posting:
         # The rows this page showed are those whose account box was sent (a text
         # box is always sent, even blank); rows on other pages keep their mapping.
@@ -405,7 +439,7 @@ def mapping(integration_id: str) -> Any:
             integration_id, forms.read_mappings(request.form, ids)
         )
         if not saved.errors:
-            return after_saving(integration_id, view, saved.changed)
+            return after_saving(integration_id, view, saved)
         errors = saved.errors
         posted = forms.shown_values(request.form)
 
@@ -416,6 +450,9 @@ def mapping(integration_id: str) -> Any:
         errors=errors,
         posted=posted,
         guessed=set(guessed),
+        without_agreement=without_agreement,
+        no_agreement_note=NO_AGREEMENT_NOTE,
+        agreement_names=posted_agreement_names(integration_id, view, posted),
         is_post=posting,
         # After a post the box shows the search the rows were found by: a search
         # typed but not run would hide rows the page speaks of (rows to fix).
@@ -425,19 +462,6 @@ def mapping(integration_id: str) -> Any:
         setup=bool(request.args.get("setup")),
         step="accounts",
     ), (400 if errors else 200)
-
-
-def sole_running_agreement(integration_id: str, account_number: int) -> str:
-    """The number of an account's only running agreement, or "" (none, several,
-    or Tigerpaw cannot be read now: the person then picks one)."""
-    try:
-        agreements = setup_service().agreements(integration_id, account_number)
-    except RemoteError as err:
-        logger.info("Agreements of account %s not read: %s", account_number, err)
-        return ""
-
-    running = [a for a in agreements if a.active_at(dt.datetime.now(dt.UTC))]
-    return str(running[0].number) if len(running) == 1 else ""
 
 
 @blueprint.get("/integrations/<integration_id>/agreements")

@@ -26,16 +26,69 @@ def test_unknown_solution_is_refused() -> None:
     assert "source" in forms.read_connect({"source": "other"}, None).errors
 
 
-def test_a_certificate_replaces_user_and_password(tmp_path: Path) -> None:
+def test_a_certificate_does_not_replace_user_and_password(tmp_path: Path) -> None:
+    """KSC's Open API has no certificate login: the account is asked for with a
+    certificate too, and the hint beside the user name says so."""
     identity = make_certificate(tmp_path, "klserver")
     form = {"source": "ksc", "ksc_address": "10.0.0.5", "use_certificate": "on"}
     missing = forms.read_connect(form, None)
-    assert set(missing.errors) == {"certificate"}
-    good = forms.read_connect(form, identity.cert_path.read_bytes())
+    assert set(missing.errors) == {"certificate", "ksc_user", "ksc_password"}
+    assert "certificate too" in missing.errors["ksc_user"]
+    with_file = forms.read_connect(form, identity.cert_path.read_bytes())
+    assert set(with_file.errors) == {"ksc_user", "ksc_password"}
+
+    account = dict(form, ksc_user="admin", ksc_password="pw-1234")
+    good = forms.read_connect(account, identity.cert_path.read_bytes())
     assert good.ok and good.parsed.use_certificate
-    assert forms.read_connect(form, None, has_certificate=True).ok
-    bad = forms.read_connect(form, b"not a certificate")
-    assert "not a certificate" in bad.errors["certificate"]
+    assert forms.read_connect(account, None, has_certificate=True).ok
+    bad = forms.read_connect(account, b"not a certificate")
+    assert "That file is not a certificate" in bad.errors["certificate"]
+
+
+def test_a_bad_certificate_is_named_as_chosen() -> None:
+    """The error names the file the person chose, never a copy the agent keeps."""
+    form = {
+        "source": "ksc",
+        "ksc_address": "10.0.0.5",
+        "ksc_user": "admin",
+        "ksc_password": "pw-1234",
+        "use_certificate": "on",
+    }
+    bad = forms.read_connect(form, b"hello", certificate_name="kbh.cer")
+    assert bad.errors["certificate"].startswith("The file kbh.cer is not a certificate")
+    large = b"x" * (forms.CERTIFICATE_LIMIT + 1)
+    big = forms.read_connect(form, large, certificate_name="kbh.cer")
+    assert "kbh.cer is too large" in big.errors["certificate"]
+
+
+@pytest.mark.parametrize(
+    ("address", "ok"),
+    [
+        ("proxy.example.com", True),
+        ("proxy.example.com:3128", True),
+        ("192.168.1.20", True),
+        ("192.168.1.20:3128", True),
+        ("http://192.168.1.20:3128", True),
+        ("http://proxy.example.com", True),
+        ("[::1]:3128", True),
+        ("https://proxy.example.com:3128", False),
+        ("proxy example", False),
+        ("proxy.example.com:0", False),
+    ],
+)
+def test_proxy_addresses_the_label_names(address: str, ok: bool) -> None:
+    """The proxy box takes what its label says: a domain name or an IP address,
+    with an optional port and an optional http://."""
+    form = {
+        "source": "ksc",
+        "ksc_address": "10.0.0.5",
+        "ksc_user": "admin",
+        "ksc_password": "pw-1234",
+        "use_proxy": "on",
+        "proxy_address": address,
+    }
+    errors = forms.read_connect(form, None).errors
+    assert ("proxy_address" not in errors) is ok, errors
 
 
 def test_proxy_fields_when_ticked() -> None:

@@ -97,6 +97,7 @@ async function loadAgreements(input) {
   const keep = select.value || select.dataset.selected || "";
   if (!number) {
     select.replaceChildren(new Option("(none)", ""));
+    showNoAgreement(input, false);
     return;
   }
   if (select.dataset.loadedFor === number) return;
@@ -120,8 +121,41 @@ async function loadAgreements(input) {
   });
   select.replaceChildren(...options);
   select.dataset.loadedFor = number;
+  showNoAgreement(input, reply.agreements.length === 0);
   if (keep && options.some((o) => o.value === keep)) select.value = keep;
   else if (running.length === 1) select.value = running[0].value;
+}
+
+function showNoAgreement(input, lacking) {
+  // A billed row needs an agreement to carry its charges: an account with none
+  // gets billing switched off (and back on once it has one), saying why.
+  const row = input.id.replace(/^account-/, "");
+  const billing = document.getElementById(`billing-${row}`);
+  const form = input.closest("form");
+  if (!billing || !form) return;
+  const id = `no-agreement-${row}`;
+  let note = document.getElementById(id);
+  if (!lacking) {
+    if (note) note.remove();
+    billing.removeAttribute("aria-describedby");
+    if (billing.dataset.autoOff) {
+      billing.checked = true;
+      delete billing.dataset.autoOff;
+    }
+    return;
+  }
+  if (billing.checked) {
+    billing.checked = false;
+    billing.dataset.autoOff = "1";
+  }
+  if (!note) {
+    note = document.createElement("p");
+    note.className = "hint no-agreement";
+    note.id = id;
+    input.closest("td").append(note);
+  }
+  note.textContent = form.dataset.noAgreement || "No agreement in Tigerpaw";
+  billing.setAttribute("aria-describedby", id);
 }
 
 function showCrossReference(input) {
