@@ -8,6 +8,7 @@ a technician reads "Nothing is listening at 10.0.0.5:13299", never a stack trace
 from __future__ import annotations
 
 import email.utils
+import http.client
 import logging
 import random
 import socket
@@ -115,10 +116,24 @@ def translate(error: requests.RequestException, system: str, url: str) -> Remote
             field="address",
         )
     return ConnectError(
-        f"The connection to {system} at {address} failed: {type(error).__name__}",
+        f"The connection to {system} at {address} failed ({_what_broke(chain)}): "
+        f"check that {system} runs and that no firewall or proxy between cuts the "
+        "connection",
         system=system,
         field="address",
     )
+
+
+def _what_broke(chain: list[BaseException]) -> str:
+    """A connection failure's cause in words, from the deepest error that says."""
+    for item in reversed(chain):
+        if isinstance(item, ConnectionResetError | http.client.RemoteDisconnected):
+            return "the server closed the connection without answering"
+        if isinstance(item, ConnectionAbortedError):
+            return "the connection was cut"
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror.lower()
+    return type(chain[-1]).__name__ if chain else "no reason given"
 
 
 def _certificate_error(

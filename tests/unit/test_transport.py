@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -10,6 +11,7 @@ from agent.errors import (
     AddressNotFound,
     CertificateNameMismatch,
     CertificateNotTrusted,
+    ConnectError,
     NothingListening,
     RateLimited,
     ServerError,
@@ -150,3 +152,35 @@ def test_certificate_without_the_ip_address_is_a_name_mismatch(tmp_path) -> None
         assert named.request("GET", "/").ok
     finally:
         server.stop()
+
+
+def test_a_connection_closed_without_an_answer_says_so_in_words() -> None:
+    """A server that accepts and hangs up (a crashed service, a firewall) is named
+    with what happened and what to check, not with a Python class name."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            peer.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    client, _ = transport(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(ConnectError) as caught:
+            client.request("GET", "/x")
+    finally:
+        listener.close()
+
+    message = str(caught.value)
+    assert message.startswith(
+        f"The connection to Test server at 127.0.0.1:{port} failed (the server "
+        "closed the connection without answering): check that Test server runs"
+    )
+    assert "Error" not in message
