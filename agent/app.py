@@ -48,6 +48,8 @@ NOTICE_LEVELS = {
     "setup_needed": "warning",
     "config_error": "error",
     "tenant_failing": "error",
+    "unreachable": "error",
+    "folder_not_opened": "warning",
 }
 
 #: Kinds that speak of the same thing: the newest of a topic replaces the older.
@@ -71,6 +73,9 @@ def notice_topic(notice: dict[str, str]) -> str:
         return NOTICE_TOPICS[kind]
     if kind in ("tenant_failing", "tenant_recovered"):
         return "tenant:" + notice["title"].partition(" for ")[2]
+    if kind in ("unreachable", "reachable_again"):
+        title = notice["title"].removesuffix(" is unreachable")
+        return "reach:" + title.removesuffix(" answers again")
     return "title:" + notice["title"]
 
 

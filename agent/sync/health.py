@@ -7,6 +7,7 @@ so that an outage fills neither the log nor the tray.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Hashable
@@ -22,18 +23,27 @@ Notify = Callable[[str, str], None]
 
 
 class Reachability:
-    """Whether a remote API answers; logs the first failure and the recovery."""
+    """Whether a remote API answers; logs the first failure and the recovery, and
+    tells the status what is down (the tray says so at once: writes wait for it)."""
 
-    def __init__(self, label: str) -> None:
-        """Track the API that ``label`` names ("Tigerpaw at host:port")."""
+    def __init__(self, label: str, system: str = "", address: str = "") -> None:
+        """Track the API that ``label`` names ("Tigerpaw (Integration name)"):
+        ``system`` ("Tigerpaw") at ``address`` ("host:port")."""
         self.label = label
+        self.system = system or label
+        self.address = address
         self.down = False
+        self.error = ""
+        self.since: dt.datetime | None = None
         self._lock = threading.Lock()
 
     def failed(self, error: BaseException) -> None:
         """Note a failure to reach the API; only the first in a row is a warning."""
         with self._lock:
             first, self.down = not self.down, True
+            self.error = str(error)
+            if first:
+                self.since = dt.datetime.now(dt.UTC)
         if first:
             logger.warning("%s is unreachable: %s", self.label, error)
         else:
@@ -43,8 +53,22 @@ class Reachability:
         """Note an answer; logs the recovery once."""
         with self._lock:
             back, self.down = self.down, False
+            self.error, self.since = "", None
         if back:
             logger.info("%s is reachable again", self.label)
+
+    def outage(self) -> dict[str, str] | None:
+        """What the status shows while the API is down (None while it answers)."""
+        with self._lock:
+            if not self.down:
+                return None
+            since = self.since.isoformat(timespec="seconds") if self.since else ""
+            return {
+                "system": self.system,
+                "address": self.address,
+                "error": self.error,
+                "since": since,
+            }
 
 
 @dataclass

@@ -39,6 +39,7 @@ from agent.sync.health import Notify, Reachability, TenantHealth
 from agent.sync.limits import DEFAULT_PER_API, ApiLimits, trim_heap, tune_heap
 from agent.sync.outbox import RetryPolicy
 from agent.sync.timing import iso, next_licenses_run, next_orders_run
+from agent.transport import describe_address
 
 logger = logging.getLogger(__name__)
 
@@ -222,9 +223,13 @@ class Scheduler:
                 if state is None:
                     label = f"Tigerpaw ({integration.name})"
                     state = IntegrationState(
-                        integration.id, integration.name, Reachability(label)
+                        integration.id,
+                        integration.name,
+                        Reachability(label, "Tigerpaw"),
                     )
                 state.name = integration.name
+                url = integration.tigerpaw_url
+                state.reachability.address = describe_address(url) if url else ""
                 known[integration.id] = state
             for gone in set(self._states) - set(known):
                 if self._states[gone].running:
@@ -481,5 +486,10 @@ class Scheduler:
             "error": result.error if result else None,
             "orders_opened": result.orders_opened if result else 0,
             "pending_writes": self.store.pending_count(state.id),
+            "unreachable": [
+                outage
+                for outage in (state.reachability.outage(),)
+                if outage is not None
+            ],
             "tenants": tenants,
         }

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.tray.state import failing_parts, is_set_up, plural
+from agent.tray.state import failing_parts, is_set_up, plural, unreachable_systems
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ class NoticeKind(enum.StrEnum):
     TENANT_RECOVERED = "tenant_recovered"
     NEW_SERVICE_ORDERS = "new_service_orders"
     FOLDER_NOT_OPENED = "folder_not_opened"
+    UNREACHABLE = "unreachable"
+    REACHABLE_AGAIN = "reachable_again"
 
 
 #: Kinds that mean something is wrong (logged as warnings).
@@ -39,6 +41,7 @@ WARNINGS = frozenset(
         NoticeKind.CONFIG_ERROR,
         NoticeKind.TENANT_FAILING,
         NoticeKind.FOLDER_NOT_OPENED,
+        NoticeKind.UNREACHABLE,
     }
 )
 
@@ -62,6 +65,7 @@ DEFAULT_COOLDOWNS: Mapping[str, float] = {
     "setup": 0.0,
     "config": 5.0,
     "tenants": 600.0,
+    "reachability": 300.0,
     "orders": 900.0,
 }
 
@@ -83,6 +87,7 @@ class Notifier:
     _needs_setup: bool | None = None
     _config_error: tuple[Any, ...] | None = None
     _failing: dict[str, str] = field(default_factory=dict)
+    _unreachable: frozenset[str] = frozenset()
     _cycles: dict[str, Any] = field(default_factory=dict)
     _orders_pending: int = 0
     _spoken: dict[str, float] = field(default_factory=dict)
@@ -92,6 +97,7 @@ class Notifier:
         notices: list[Notice] = []
         notices += self._review_setup(status, now)
         notices += self._review_config(status, now)
+        notices += self._review_reachability(status, now)
         notices += self._review_tenants(status, now)
         notices += self._review_orders(status, now)
         return notices
@@ -157,6 +163,40 @@ class Notifier:
                 f"{text}. The last good settings stay in force.",
             )
         ]
+
+    def _review_reachability(
+        self, status: Mapping[str, Any], now: float
+    ) -> list[Notice]:
+        """A remote system (Tigerpaw) stopped answering, or answers again: said at
+        once, since writes wait for it; a flapping one speaks at most every few
+        minutes."""
+        down = unreachable_systems(status)
+        if down.keys() == self._unreachable or self._quiet("reachability", now):
+            return []
+
+        started = [name for name in down if name not in self._unreachable]
+        back = sorted(self._unreachable - down.keys())
+        self._unreachable = frozenset(down)
+        self._spoken["reachability"] = now
+
+        notices = [
+            Notice(
+                NoticeKind.UNREACHABLE,
+                f"{name} is unreachable",
+                f"{down[name].rstrip('.')}. The agent keeps every write and sends it "
+                "when the server answers again.",
+            )
+            for name in started
+        ]
+        if back:
+            notices.append(
+                Notice(
+                    NoticeKind.REACHABLE_AGAIN,
+                    f"{list_names(back)} answers again",
+                    "The writes that waited for it are being sent.",
+                )
+            )
+        return notices
 
     def _review_tenants(self, status: Mapping[str, Any], now: float) -> list[Notice]:
         """Tenants (or integrations) that started failing or recovered."""

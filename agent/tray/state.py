@@ -148,6 +148,8 @@ def attention_reasons(status: Mapping[str, Any]) -> list[str]:
             f"config file error on line {line}" if line else "config file error"
         )
 
+    reasons += [f"{system} unreachable" for system in unreachable_systems(status)]
+
     failing = failing_parts(status)
     broken = sum(1 for kind, _name, _error in failing.values() if kind == "integration")
     tenants = len(failing) - broken
@@ -184,6 +186,19 @@ def failing_parts(status: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
                 label = str(tenant.get("name") or key)
                 failing[key] = ("tenant", label, str(error or "it keeps failing"))
     return failing
+
+
+def unreachable_systems(status: Mapping[str, Any]) -> dict[str, str]:
+    """Remote systems the sync cannot reach now: "Tigerpaw at host:port" to the
+    last error, once per system however many integrations use it."""
+    found: dict[str, str] = {}
+    for integration in (status.get("sync") or {}).get("integrations") or []:
+        for item in integration.get("unreachable") or []:
+            name = str(item.get("system") or "A server")
+            address = item.get("address")
+            label = f"{name} at {address}" if address else name
+            found.setdefault(label, str(item.get("error") or ""))
+    return found
 
 
 def describe_last_sync(last_run: str | None, now: dt.datetime) -> str:

@@ -250,6 +250,11 @@ def _integration_lines(
     ]
     if run.get("error"):
         lines.append(f"  Error: {counted(run['error'])}")
+    for outage in run.get("unreachable") or []:
+        lines.append(
+            f"  {outage['system']} at {outage['address']} does not answer (since "
+            f"{local_time(outage.get('since'))}): {outage['error']}"
+        )
 
     needs = [t for t in tenants if _needs_action(t, states.get(t["id"], {}))]
     waiting = integration.get("waiting") or {}

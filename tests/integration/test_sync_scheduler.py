@@ -14,6 +14,7 @@ import pytest
 from agent.config import Settings
 from agent.store import NewTenant
 from agent.sync.scheduler import Scheduler
+from agent.transport import describe_address
 from tests.integration.sync_support import (
     FAST,
     SETTINGS,
@@ -273,4 +274,27 @@ def test_sync_now_sends_writes_that_were_waiting_for_a_later_retry(
     assert not world.store.list_outbox(
         state="failed", integration_id=world.integration_id
     )
+    assert scheduler.stop(timeout=10)
+
+
+def test_an_unreachable_tigerpaw_shows_in_the_status_from_the_first_cycle(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """Tigerpaw dropping every connection is in the status after the first cycle
+    (the tray asks for attention then), and gone once Tigerpaw answers again."""
+    world.tigerpaw_faults(down=True)
+    scheduler.start()
+    wait_until(lambda: finished_runs(scheduler))
+
+    (integration,) = scheduler.status()["integrations"]
+    (outage,) = integration["unreachable"]
+    assert outage["system"] == "Tigerpaw"
+    assert outage["address"] == describe_address(world.tigerpaw_url)
+    assert "closed the connection without answering" in outage["error"]
+    assert outage["since"]
+
+    world.tigerpaw_faults(reset=True)
+    status = run_now(scheduler)
+
+    assert status["integrations"][0]["unreachable"] == []
     assert scheduler.stop(timeout=10)

@@ -251,3 +251,39 @@ def test_status_api_adds_what_was_written_and_what_waits(world: World) -> None:
     }
     wrote = {t["name"]: t["wrote"] for t in integration["tenants"]}
     assert wrote[tenant.name] == "1 charge set"
+
+
+def test_dashboard_says_when_tigerpaw_does_not_answer(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outage the sync reports is said under its integration, escaped."""
+    real_status = world.agent.status
+
+    def status_with_outage() -> dict[str, Any]:
+        status = real_status()
+        status.setdefault("sync", {})["integrations"] = [
+            {
+                "id": world.integration_id,
+                "state": "idle",
+                "tenants": [],
+                "unreachable": [
+                    {
+                        "system": "Tigerpaw",
+                        "address": "tigerpaw.example:443",
+                        "error": "Nothing is listening <b>here</b>",
+                        "since": "2026-12-04T17:38:00+00:00",
+                    }
+                ],
+            }
+        ]
+        return status
+
+    monkeypatch.setattr(world.agent, "status", status_with_outage)
+
+    page = html.fromstring(world.get("/"))
+
+    (line,) = page.xpath("//p[contains(@class, 'unreachable')]")
+    assert line.text_content().startswith(
+        "Tigerpaw at tigerpaw.example:443 does not answer (since 4 Dec 2026"
+    )
+    assert "Nothing is listening <b>here</b>. Writes wait" in line.text_content()

@@ -248,3 +248,22 @@ def test_no_running_agent_is_exit_code_1_with_what_to_do(
     out = capsys.readouterr().out
     assert f"No agent is running with the data folder {tmp_path}" in out
     assert "start it with integration-agent" in out
+
+
+def test_an_unreachable_tigerpaw_is_said_under_its_integration() -> None:
+    given = status()
+    given["sync"]["integrations"][0]["unreachable"] = [
+        {
+            "system": "Tigerpaw",
+            "address": "tigerpaw.example:443",
+            "error": "Nothing is listening at tigerpaw.example:443",
+            "since": "2026-12-04T17:38:00+00:00",
+        }
+    ]
+
+    text = status_text(given, url=URL, pid=4242, every_tenant=True)
+
+    assert (
+        "  Tigerpaw at tigerpaw.example:443 does not answer (since 4 Dec 2026 18:38 "
+        "UTC+01:00): Nothing is listening at tigerpaw.example:443\n"
+    ) in text

@@ -8,7 +8,13 @@ import pytest
 
 from agent.tray.notifications import Notice, NoticeKind, Notifier, deliver
 
-COOLDOWNS = {"setup": 0.0, "config": 5.0, "tenants": 600.0, "orders": 900.0}
+COOLDOWNS = {
+    "setup": 0.0,
+    "config": 5.0,
+    "tenants": 600.0,
+    "orders": 900.0,
+    "reachability": 300.0,
+}
 
 
 def status(
@@ -269,3 +275,55 @@ def test_large_batches_per_integration(notifier: Notifier) -> None:
     notices = notifier.review(cycles(("a", "t1", 15), ("b", "t1", 4)), 1.0)
     assert [n.title for n in notices] == ["15 new service orders"]
     assert notifier.review(cycles(("a", "t1", 15), ("b", "t1", 4)), 2.0) == []
+
+
+def unreachable_status(*down: tuple[str, str]) -> dict:
+    """A set-up status whose sync lists Tigerpaw at these addresses as unreachable,
+    each once per integration that uses it (two integrations here)."""
+    given = status()
+    given["sync"]["integrations"] = [
+        {
+            "id": integration,
+            "name": integration,
+            "state": "idle",
+            "tenants": [],
+            "unreachable": [
+                {"system": "Tigerpaw", "address": address, "error": error}
+                for address, error in down
+            ],
+        }
+        for integration in ("i1", "i2")
+    ]
+    return given
+
+
+def test_an_unreachable_tigerpaw_is_told_at_once_and_once(notifier: Notifier) -> None:
+    """Tigerpaw down is told at the first failed cycle (writes wait for it), once
+    for both integrations that use it; its return is told too."""
+    notifier.review(status(), 0.0)
+    error = "Nothing is listening at 10.0.0.5:443: check the address"
+
+    first = notifier.review(unreachable_status(("10.0.0.5:443", error)), 1.0)
+    again = notifier.review(unreachable_status(("10.0.0.5:443", error)), 2.0)
+    back = notifier.review(unreachable_status(), 400.0)
+
+    assert kinds(first) == [NoticeKind.UNREACHABLE]
+    assert first[0].title == "Tigerpaw at 10.0.0.5:443 is unreachable"
+    assert first[0].message.startswith(error + ". The agent keeps every write")
+    assert first[0].is_warning
+    assert again == []
+    assert kinds(back) == [NoticeKind.REACHABLE_AGAIN]
+    assert back[0].title == "Tigerpaw at 10.0.0.5:443 answers again"
+
+
+def test_a_flapping_tigerpaw_speaks_at_most_every_few_minutes(
+    notifier: Notifier,
+) -> None:
+    notifier.review(status(), 0.0)
+    down = unreachable_status(("10.0.0.5:443", "Timed out"))
+
+    told = [
+        notifier.review(down if n % 2 == 0 else status(), n * 10.0) for n in range(8)
+    ]
+
+    assert [kinds(notices) for notices in told if notices] == [[NoticeKind.UNREACHABLE]]

@@ -211,3 +211,34 @@ def test_the_sync_view_decides_which_tenants_fail() -> None:
         "1 integration failing; 1 tenant failing"
         in view_from_status(given, NOW).headline
     )
+
+
+def test_an_unreachable_tigerpaw_needs_attention_at_once() -> None:
+    """The icon asks for attention from the first cycle that cannot reach
+    Tigerpaw, not only after tenants have failed several cycles."""
+    status = {
+        "config": {"ok": True, "error": None},
+        "integrations": [{"id": "i1", "name": "KSC", "tenants": []}],
+        "sync": {
+            "state": "idle",
+            "integrations": [
+                {
+                    "id": "i1",
+                    "state": "idle",
+                    "tenants": [],
+                    "unreachable": [
+                        {
+                            "system": "Tigerpaw",
+                            "address": "10.0.0.5:443",
+                            "error": "Nothing is listening",
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+    view = view_from_status(status, NOW)
+
+    assert view.state is TrayState.ATTENTION
+    assert "Tigerpaw at 10.0.0.5:443 unreachable" in view.headline
