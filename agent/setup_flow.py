@@ -94,7 +94,7 @@ class SetupService(TenantSteps, ChoiceSteps, SetupBase):
 
         cert_path = base.ksc_certificate_path if given.use_certificate else ""
         same_draft = previous is not None and previous.editing == editing
-        shown_name = previous.certificate_name if same_draft else ""
+        shown_name = previous.certificate_name if previous and same_draft else ""
         if given.source == KSC and given.use_certificate and certificate:
             cert_path = str(self._save_certificate(draft_key, certificate))
             shown_name = certificate_name
