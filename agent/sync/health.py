@@ -87,11 +87,17 @@ class TenantHealth:
     when one starts failing."""
 
     def __init__(
-        self, notify: Notify | None = None, failing_after: int = FAILING_AFTER
+        self,
+        notify: Notify | None = None,
+        failing_after: int = FAILING_AFTER,
+        *,
+        back: str = "%s syncs again",
     ) -> None:
-        """Call ``notify`` once per tenant that keeps failing."""
+        """Call ``notify`` once per tenant that keeps failing; ``back`` is the log
+        line (with the name) when one that was failing goes through again."""
         self.notify = notify
         self.failing_after = failing_after
+        self.back = back
         self._states: dict[Hashable, TenantState] = {}
         self._lock = threading.Lock()
 
@@ -102,7 +108,7 @@ class TenantHealth:
             was_failing = state.failing
             state.failures, state.error, state.failing = 0, None, False
         if was_failing:
-            logger.info("%s syncs again", name)
+            logger.info(self.back, name)
 
     def failed(self, tenant_id: Hashable, name: str, error: str) -> None:
         """A cycle of the tenant failed with ``error`` (a message for people)."""

@@ -94,7 +94,9 @@ class Scheduler:
         #: What each integration's bootstrap found, used again by its next cycles.
         self.setups = SetupCache()
         self.tenant_health = TenantHealth(notify)
-        self.integration_health = TenantHealth(notify)
+        # An integration is back when its cycles run again; its tenants each say
+        # for themselves whether they sync.
+        self.integration_health = TenantHealth(notify, back="Sync of %s runs again")
         self._max_cycles = max(1, max_cycles)
         self._stop = threading.Event()
         self._cond = threading.Condition()
