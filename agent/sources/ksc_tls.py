@@ -209,24 +209,42 @@ def read_certificate_file(path: Path) -> CertificateFile:
             field="certificate",
         ) from err
 
-    # Imported here: it adds about 8 MB to the agent's resident memory, and only
-    # parsing a certificate needs it (fingerprints need hashlib alone).
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     try:
-        if b"-----BEGIN" in data:
-            certificates = x509.load_pem_x509_certificates(data)
-        else:
-            certificates = [x509.load_der_x509_certificate(data)]
+        ders = _certificate_ders(data)
     except ValueError as err:
         raise SetupError(
             f"The file {path} holds no certificate: choose KSC's klserver.cer "
             f"({KLSERVER_PATH} on the KSC server)",
             field="certificate",
         ) from err
-    ders = tuple(c.public_bytes(Encoding.DER) for c in certificates)
     return CertificateFile(path, ders)
+
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+def _certificate_ders(data: bytes) -> tuple[bytes, ...]:
+    """The DER certificates of a PEM or DER file; ValueError when it holds none.
+
+    The standard library's OpenSSL checks that each one parses: the cryptography
+    package would add about 8 MB to the resident memory of an agent that reads its
+    KSC certificate file every cycle.
+    """
+    if b"-----BEGIN" in data:
+        blocks = _PEM_BLOCK.findall(data)
+        ders = tuple(base64.b64decode(b"".join(block.split())) for block in blocks)
+    else:
+        ders = (data,)
+    if not ders:
+        raise ValueError("no certificate in the file")
+    for der in ders:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=der)
+        except ssl.SSLError as err:
+            raise ValueError(f"not a certificate: {err}") from err
+    return ders
 
 
 class TlsPolicy:
