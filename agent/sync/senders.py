@@ -327,7 +327,12 @@ class WriteSender:
                 item, f"{entity} custom field {category}/{label}", "created"
             ),
         )
-        logger.info("Created the %s custom field %s/%s", entity, category, label)
+        logger.info(
+            "The %s custom field %s/%s the agent needs is in Tigerpaw",
+            entity,
+            category,
+            label,
+        )
 
     def _ensure_account_field(self, category: str, label: str) -> int | None:
         """The account text field ``category/label``, created if missing."""

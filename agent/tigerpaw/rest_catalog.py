@@ -229,7 +229,7 @@ def ensure_text_field(
     if category.casefold() not in {c.name.casefold() for c in categories}:
         _tolerate_duplicate(lambda: create_category(api, entity, category))
     try:
-        return create_text_field(
+        made = create_text_field(
             api,
             entity,
             category,
@@ -243,6 +243,8 @@ def ensure_text_field(
         if err.status != 409 or found is None:
             raise
         return found
+    logger.debug("Created the %s custom field %s/%s", entity, category, label)
+    return made
 
 
 def _find_field(
