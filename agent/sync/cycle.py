@@ -73,6 +73,8 @@ class CycleResult:
     setup: TigerpawSetup | None = None
     sent: int = 0
     failed: int = 0
+    #: Service orders the cycle's writes opened in Tigerpaw (sent, not planned).
+    opened: int = 0
     pending: int = 0
     stopped: bool = False
 
@@ -83,8 +85,11 @@ class CycleResult:
 
     @property
     def orders_opened(self) -> int:
-        """Service orders the cycle queued to open (the tray's "large batch" notice)."""
-        return sum(1 for write in self.planned if write.kind == writes.ORDER_OPEN)
+        """Service orders the cycle opened in Tigerpaw (the tray's "large batch"
+        notice); for a dry run, those it would open."""
+        if self.options.dry_run:
+            return sum(1 for write in self.planned if write.kind == writes.ORDER_OPEN)
+        return self.opened
 
     @property
     def planned(self) -> list[writes.Write]:
@@ -389,6 +394,7 @@ class IntegrationCycle:
         """Add a drain's figures to the result."""
         result.sent += drained.sent
         result.failed += drained.failed
+        result.opened += drained.opened
 
     def _record(self, result: CycleResult, drained: DrainResult) -> None:
         """Fold write failures into the tenants and save each tenant's result."""
@@ -396,8 +402,10 @@ class IntegrationCycle:
             failure = drained.errors.get(outcome.tenant_id)
             if outcome.ok and failure is not None:
                 outcome.fail(failure)
-            if outcome.skipped is not None and outcome.ok:
+            if outcome.skipped is not None and outcome.ok and not outcome.had_error:
                 continue
+            # A skipped tenant that showed an error (from a cycle that could not
+            # start) has nothing wrong now: its error is cleared.
             self.store.note_tenant_result(outcome.tenant_id, error=outcome.error)
 
     def _failed(self, result: CycleResult, error: AgentError) -> CycleResult:
@@ -428,12 +436,12 @@ class IntegrationCycle:
         failed = [t for t in result.tenants if not t.ok]
         named = "; ".join(f"{t.name}: {t.error}" for t in failed[:3])
         logger.info(
-            "Sync of %s%s: %s, %s sent, %d failed, %d waiting; %s",
+            "Sync of %s%s: %s; writes to Tigerpaw: %d sent, %s, %d waiting; %s",
             self.integration.name,
             " (dry run)" if result.options.dry_run else "",
             plural(len(result.tenants), "tenant"),
-            plural(result.sent, "write"),
-            result.failed,
+            result.sent,
+            plural(result.failed, "failed attempt"),
             result.pending,
             f"{plural(len(failed), 'tenant')} failed ({named})"
             if failed

@@ -97,6 +97,8 @@ class DrainResult:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    #: Service orders opened in Tigerpaw (one found there after a crash counts).
+    opened: int = 0
     halted: str | None = None
     errors: dict[int | None, str] = field(default_factory=dict)
     refused: bool = False
@@ -105,6 +107,7 @@ class DrainResult:
         """Add another drain's figures (its halt and errors win)."""
         self.sent += other.sent
         self.failed += other.failed
+        self.opened += other.opened
         self.deferred += other.deferred
         self.halted = other.halted or self.halted
         self.errors.update(other.errors)
@@ -360,6 +363,8 @@ class _Drain:
         result = self.result
         if outcome == SENT:
             result.sent += 1
+            if item.kind == writes.ORDER_OPEN:
+                result.opened += 1
         elif outcome == DEFERRED:
             result.deferred += 1
         else:

@@ -124,6 +124,8 @@ class TenantOutcome:
     usage: UsageCounts | None = None
     waiting_approval: bool = False
     events_read: int = 0
+    #: The tenant showed an error before this cycle (a skip then clears it).
+    had_error: bool = False
 
     def fail(self, message: str) -> None:
         """Mark the tenant failed with a message for people."""
@@ -134,7 +136,7 @@ class TenantOutcome:
 def sync_tenant(context: SyncContext, tenant: Tenant) -> TenantOutcome:
     """Read, plan and (unless a dry run) queue one tenant's writes."""
     mapping = tenant.mapping
-    outcome = TenantOutcome(tenant.id, tenant.name)
+    outcome = TenantOutcome(tenant.id, tenant.name, had_error=bool(tenant.last_error))
     if mapping is None:
         outcome.skipped = "not mapped to a Tigerpaw account"
         return outcome

@@ -298,3 +298,54 @@ def test_an_unreachable_tigerpaw_shows_in_the_status_from_the_first_cycle(
 
     assert status["integrations"][0]["unreachable"] == []
     assert scheduler.stop(timeout=10)
+
+
+def test_orders_opened_counts_the_orders_sent_not_the_ones_planned(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """Orders planned in a cycle when Tigerpaw refused them are counted by the cycle
+    that opens them, so the tray's "new service orders" notice matches Tigerpaw."""
+    world.tigerpaw_faults(
+        error_rate=1.0, error_status=503, path_prefix="/api/serviceorders"
+    )
+    scheduler.start()
+    wait_until(lambda: finished_runs(scheduler))
+    first = scheduler.status()["integrations"][0]
+    assert first["orders_opened"] == 0
+    assert world.our_orders() == []
+
+    world.tigerpaw_faults(reset=True)
+    again = run_now(scheduler)
+
+    assert open_titles(world.our_orders()) == world.expected_orders()
+    assert again["integrations"][0]["orders_opened"] == len(world.our_orders())
+    assert scheduler.stop(timeout=10)
+
+
+def test_a_tenant_with_nothing_to_do_loses_an_error_from_an_outage(
+    world: SyncWorld, scheduler: Scheduler
+) -> None:
+    """A cycle that could not start marks every mapped tenant; one with billing and
+    service orders off is skipped afterwards, and its old error goes with the
+    outage instead of staying on the dashboard."""
+    tenant = world.store.list_tenants(world.integration_id)[0]
+    assert tenant.mapping is not None
+    world.store.map_account(
+        tenant.id,
+        tenant.mapping.account_number,
+        tenant.mapping.account_name,
+        billing=False,
+        service_orders=False,
+    )
+    world.tigerpaw_faults(down=True)
+    scheduler.start()
+    wait_until(lambda: finished_runs(scheduler))
+    stored = world.store.get_tenant(tenant.id)
+    assert stored is not None and stored.last_error
+
+    world.tigerpaw_faults(reset=True)
+    run_now(scheduler)
+
+    stored = world.store.get_tenant(tenant.id)
+    assert stored is not None and stored.last_error is None
+    assert scheduler.stop(timeout=10)
