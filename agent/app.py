@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agent import __version__
 from agent.config import ConfigManager, Settings
 from agent.errors import AgentError, ConfigError
-from agent.logs import RecentRecords, log_file_path, set_level
+from agent.logs import RecentRecords, log_file_path, set_level, set_max_file_kb
 from agent.paths import write_json_atomically
 from agent.secrets import SecretStore
 from agent.setup_flow import SetupService
@@ -133,6 +133,7 @@ class Agent:
     def _start_config(self) -> Settings:
         settings = self.config.load()
         set_level(settings.log_level)
+        set_max_file_kb(settings.max_log_file_kb)
         self.config.subscribe(self._settings_changed)
         self.config.subscribe_errors(self._config_error_changed)
         self.config.start()
@@ -338,6 +339,8 @@ class Agent:
     def _settings_changed(self, old: Settings, new: Settings) -> None:
         if old.log_level != new.log_level:
             set_level(new.log_level)
+        if old.max_log_file_kb != new.max_log_file_kb:
+            set_max_file_kb(new.max_log_file_kb)
         serving = self.web.port if self.web else None
         if old.web_port != new.web_port and new.web_port != serving:
             logger.info(

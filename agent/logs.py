@@ -12,6 +12,8 @@ from agent.secrets import RedactingFilter
 
 LOG_FILE_NAME = "agent.log"
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+#: The log file's size limit until the config's MaxLogFileKB is applied (its default).
+DEFAULT_MAX_FILE_KB = 1024
 
 #: The config file's LogLevel words and the logging levels they stand for.
 LEVELS = {
@@ -58,7 +60,10 @@ def log_file_path(data_dir: Path) -> Path:
 
 
 def setup_logging(
-    data_dir: Path | None, level: str = "Info", console: bool = True
+    data_dir: Path | None,
+    level: str = "Info",
+    console: bool = True,
+    max_file_kb: int = DEFAULT_MAX_FILE_KB,
 ) -> RecentRecords:
     """Send records to the console, the rotating log file and the page's memory."""
     root = logging.getLogger()
@@ -75,7 +80,7 @@ def setup_logging(
         path = log_file_path(data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         rotating = logging.handlers.RotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+            path, maxBytes=max_file_kb * 1024, backupCount=5, encoding="utf-8"
         )
         rotating.setFormatter(formatter)
         root.addHandler(rotating)
@@ -98,3 +103,12 @@ def setup_logging(
 def set_level(level: str) -> None:
     """Apply a LogLevel word from the config (Error, Warning, Info, Debug)."""
     logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
+
+
+def set_max_file_kb(kilobytes: int) -> None:
+    """Apply a MaxLogFileKB from the config: the size at which the log file rotates."""
+    # The handler reads maxBytes before each record, so the next line written
+    # already rotates at the new size; no reopening is needed.
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler):
+            handler.maxBytes = kilobytes * 1024

@@ -1,4 +1,4 @@
-"""The config file as text with positions: encoding, elements, appSettings entries.
+"""The config file as text with positions: encoding, elements, section entries.
 
 The file is decoded exactly as written (byte-order mark and the XML declaration's
 encoding honoured), checked for well-formedness by lxml, and scanned by a small
@@ -17,10 +17,10 @@ from pathlib import Path
 from lxml import etree
 
 from agent.config.markup import Element, scan_elements, walk
+from agent.config.settings import APP_SETTINGS, SECTIONS
 from agent.config.syntax import ConfigSyntaxError, syntax_error
 from agent.errors import ConfigError
 
-APP_SETTINGS = "appSettings"
 ROOT_NAME = "configuration"
 #: Sections and groups .NET's machine.config declares for every program (and
 #: configSections itself); like declared ones, they must be spelt in this case.
@@ -65,7 +65,7 @@ Sections = dict[str, tuple["Element | None", "Sections | None"]]
 
 @dataclass(frozen=True)
 class Entry:
-    """One child of appSettings: ``add``, ``remove`` or ``clear``."""
+    """One child of a name-value section: ``add``, ``remove`` or ``clear``."""
 
     kind: str
     key: str | None
@@ -76,7 +76,7 @@ class Entry:
 
 @dataclass
 class ConfigDocument:
-    """A well-formed config file: its bytes, text, encoding and appSettings."""
+    """A well-formed config file: its bytes, text, encoding and key sections."""
 
     path: str
     data: bytes
@@ -84,9 +84,21 @@ class ConfigDocument:
     codec: str
     text: str
     root: Element
-    app_settings: Element | None
-    entries: list[Entry]
+    #: The name-value sections found (appSettings, integrationLogging) by name.
+    sections: dict[str, Element]
+    #: Each of those sections' add, remove and clear elements, in file order.
+    section_entries: dict[str, list[Entry]]
     _line_starts: list[int]
+
+    @property
+    def app_settings(self) -> Element | None:
+        """The appSettings section, or None when the file has none."""
+        return self.sections.get(APP_SETTINGS)
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The entries of appSettings."""
+        return self.section_entries.get(APP_SETTINGS, [])
 
     def line_of(self, position: int) -> int:
         """The 1-based line of a text position (CRLF, CR and LF all end a line)."""
@@ -152,8 +164,8 @@ def load_document(data: bytes, path: Path | str) -> ConfigDocument:
         codec=codec,
         text=text,
         root=elements[0],
-        app_settings=None,
-        entries=[],
+        sections={},
+        section_entries={},
         _line_starts=line_starts,
     )
     if tree.getroottree().docinfo.doctype:
@@ -248,7 +260,7 @@ def _match_tree(tree: etree._Element, elements: list[Element], where: str) -> No
 def _read_structure(
     document: ConfigDocument, tree: etree._Element, elements: list[Element]
 ) -> None:
-    """Find the appSettings section and its entries, rejecting what .NET rejects."""
+    """Find the key sections and their entries, rejecting what .NET rejects."""
     where = document.path
     root = document.root
     if root.local_name != ROOT_NAME:
@@ -264,20 +276,22 @@ def _read_structure(
     )
     for section in root.children:
         line = document.line_of(section.start)
-        if section.local_name == APP_SETTINGS:
-            if document.app_settings is not None:
-                first = document.line_of(document.app_settings.start)
+        name = section.local_name
+        if name in SECTIONS:
+            earlier = document.sections.get(name)
+            if earlier is not None:
+                first = document.line_of(earlier.start)
                 raise ConfigError(
-                    f"line {line}: a second <{APP_SETTINGS}> section (the first is on "
+                    f"line {line}: a second <{name}> section (the first is on "
                     f"line {first}); .NET allows one: merge them",
                     path=where,
                     line=line,
                 )
-            document.app_settings = section
+            document.sections[name] = section
     _check_section_names(document, root.children, _declared_sections(root, nodes))
 
-    if document.app_settings is not None:
-        _read_entries(document, document.app_settings, nodes)
+    for name, section in document.sections.items():
+        document.section_entries[name] = _read_entries(document, section, nodes)
 
 
 def _declared_sections(root: Element, nodes: dict[Element, etree._Element]) -> Sections:
@@ -338,14 +352,16 @@ def _check_section_names(
 
 def _read_entries(
     document: ConfigDocument, section: Element, nodes: dict[Element, etree._Element]
-) -> None:
-    """The add, remove and clear elements of appSettings, checked as .NET does."""
+) -> list[Entry]:
+    """The add, remove and clear elements of a section, checked as .NET does."""
     where = document.path
+    name = section.local_name
+    entries: list[Entry] = []
     for attribute in ("file", "configSource"):
         if section.attribute(attribute) is not None:
             line = document.line_of(section.start)
             raise ConfigError(
-                f"line {line}: <{APP_SETTINGS} {attribute}=...> points at another "
+                f"line {line}: <{name} {attribute}=...> points at another "
                 "file, which the agent does not read; move those keys into this file",
                 path=where,
                 line=line,
@@ -359,7 +375,7 @@ def _read_entries(
         if child.name not in allowed:
             raise ConfigError(
                 f"line {line}: unrecognized element <{child.name}> in "
-                f"<{APP_SETTINGS}>; only add, remove and clear belong there",
+                f"<{name}>; only add, remove and clear belong there",
                 path=where,
                 line=line,
             )
@@ -375,12 +391,12 @@ def _read_entries(
                 )
         if child.name != "clear" and (key is None or not key.strip()):
             raise ConfigError(
-                f"line {line}: <{child.name}> in <{APP_SETTINGS}> has no key; "
+                f"line {line}: <{child.name}> in <{name}> has no key; "
                 f'write <{child.name} key="..." ...>',
                 path=where,
                 line=line,
             )
-        document.entries.append(
+        entries.append(
             Entry(
                 child.name,
                 key.strip() if key is not None else None,
@@ -389,3 +405,4 @@ def _read_entries(
                 child,
             )
         )
+    return entries

@@ -13,7 +13,14 @@ from agent.config.document import (
     Entry,
     load_document,
 )
-from agent.config.settings import KEYS, Settings, closest_key, key_spec
+from agent.config.settings import (
+    APP_SETTINGS,
+    KEYS,
+    SECTIONS,
+    Settings,
+    closest_key,
+    key_spec,
+)
 from agent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -66,15 +73,16 @@ def read_config_bytes(path: Path) -> bytes:
 
 
 def effective_entries(
-    document: ConfigDocument,
+    document: ConfigDocument, section: str = APP_SETTINGS
 ) -> tuple[dict[str, Entry], tuple[str, ...]]:
-    """The add in force for each key (lower-case) after remove and clear, as .NET.
+    """The add in force for each key (lower-case) of ``section``, as .NET reads it.
 
+    remove and clear apply as in appSettings and NameValueSectionHandler sections.
     Also returns a warning for each key set more than once, the last one winning.
     """
     in_force: dict[str, Entry] = {}
     warnings = []
-    for entry in document.entries:
+    for entry in document.section_entries.get(section, []):
         if entry.kind == "clear":
             in_force.clear()
             continue
@@ -102,11 +110,17 @@ def parse_config(data: bytes, path: Path | str) -> ParseResult:
     except ConfigError as err:
         return ParseResult(None, (err,))
 
-    in_force, warnings = effective_entries(document)
+    in_force_by_section: dict[str, dict[str, Entry]] = {}
+    warnings: list[str] = []
+    for section in SECTIONS:
+        in_force, repeated = effective_entries(document, section)
+        in_force_by_section[section] = in_force
+        warnings.extend(repeated)
+
     values: dict[str, Any] = {}
     errors: list[ConfigError] = []
     for spec in KEYS:
-        entry = in_force.get(spec.name.lower())
+        entry = in_force_by_section[spec.section].get(spec.name.lower())
         if entry is None:
             continue
         raw = (entry.value or "").strip()
@@ -124,22 +138,35 @@ def parse_config(data: bytes, path: Path | str) -> ParseResult:
 
     # A key close to a known one is most likely that key misspelt: using the
     # defaults instead would quietly undo the setting, so it stops the file like a
-    # bad value does. A key like no known one is only noted.
+    # bad value does. A key like no known one is only noted. A known key in the
+    # other section would be silently unread, so it stops the file too.
     unknown: list[UnknownKey] = []
-    for entry in in_force.values():
-        if not entry.key or key_spec(entry.key) is not None:
-            continue
-        meant = closest_key(entry.key)
-        if meant is None:
-            unknown.append(_unknown_key(entry))
-        else:
-            errors.append(_misspelt_key(entry, meant.name, path))
+    for section, in_force in in_force_by_section.items():
+        for entry in in_force.values():
+            if not entry.key or key_spec(entry.key, section) is not None:
+                continue
+            elsewhere = key_spec(entry.key)
+            meant = closest_key(entry.key, section)
+            if elsewhere is not None:
+                errors.append(_misplaced_key(entry, section, elsewhere.section, path))
+            elif meant is None:
+                unknown.append(_unknown_key(entry))
+            else:
+                errors.append(_misspelt_key(entry, meant.name, path))
 
+    warnings.sort(key=_line_of_remark)
+    unknown.sort(key=lambda item: item.line)
     if errors:
         errors.sort(key=lambda error: error.line or 0)
-        return ParseResult(None, tuple(errors), warnings, unknown=tuple(unknown))
+        return ParseResult(None, tuple(errors), tuple(warnings), unknown=tuple(unknown))
     settings = Settings(**values, unknown_keys=tuple(u.key for u in unknown))
-    return ParseResult(settings, (), warnings, unknown=tuple(unknown))
+    return ParseResult(settings, (), tuple(warnings), unknown=tuple(unknown))
+
+
+def _line_of_remark(remark: str) -> int:
+    """The line a ``line N: ...`` remark is about, so remarks come in file order."""
+    number = remark.removeprefix("line ").partition(":")[0]
+    return int(number) if number.isdigit() else 0
 
 
 def _unknown_key(entry: Entry) -> UnknownKey:
@@ -150,6 +177,21 @@ def _unknown_key(entry: Entry) -> UnknownKey:
         "kept in the file but not used"
     )
     return UnknownKey(entry.key, entry.line, note)
+
+
+def _misplaced_key(
+    entry: Entry, section: str, belongs: str, path: Path | str
+) -> ConfigError:
+    """The error for a known key written in the other section, where it is unread."""
+    assert entry.key is not None
+    return ConfigError(
+        f"line {entry.line}: {entry.key} is a setting of the <{belongs}> section, "
+        f"not of <{section}>, so the agent does not read it here; move the line "
+        f"into <{belongs}>",
+        path=str(path),
+        line=entry.line,
+        key=entry.key,
+    )
 
 
 def _misspelt_key(entry: Entry, meant: str, path: Path | str) -> ConfigError:

@@ -11,6 +11,10 @@ from typing import Any
 
 KES_CLOUD_SERVERS = ("production", "beta", "test")
 LOG_LEVELS = ("Error", "Warning", "Info", "Debug")
+#: The sections whose add/remove/clear entries hold the agent's keys.
+APP_SETTINGS = "appSettings"
+LOGGING_SECTION = "integrationLogging"
+SECTIONS = (APP_SETTINGS, LOGGING_SECTION)
 
 # .NET's int.Parse takes an optional sign and ASCII digits; Python's int() would also
 # take underscores and other scripts' digits, which .NET refuses.
@@ -29,6 +33,7 @@ class Settings:
     license_sync_time: time = time(2, 0)
     web_port: int = 47800
     log_level: str = "Info"
+    max_log_file_kb: int = 1024
     unknown_keys: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
@@ -46,13 +51,14 @@ class Settings:
 
 @dataclass(frozen=True)
 class KeySpec:
-    """One appSettings key: its .NET name, the field it fills and how to read it."""
+    """One key: its .NET name, the field it fills, how to read it, and its section."""
 
     name: str
     field: str
     parse: Callable[[str], Any]
     format: Callable[[Any], str]
     expected: str
+    section: str = APP_SETTINGS
 
     @property
     def default(self) -> Any:
@@ -147,20 +153,38 @@ KEYS: tuple[KeySpec, ...] = (
         "a whole number from 1024 to 65535",
     ),
     KeySpec("LogLevel", "log_level", _choice(LOG_LEVELS), str, _words(LOG_LEVELS)),
+    KeySpec(
+        "MaxLogFileKB",
+        "max_log_file_kb",
+        _integer(64, 102400),
+        str,
+        "a whole number of KB from 64 to 102400",
+        LOGGING_SECTION,
+    ),
 )
 
 _BY_LOWER_NAME = {spec.name.lower(): spec for spec in KEYS}
 
 
-def key_spec(name: str) -> KeySpec | None:
-    """The known key called ``name`` (any case, surrounding blanks ignored), or None."""
-    return _BY_LOWER_NAME.get(name.strip().lower())
+def key_spec(name: str, section: str | None = None) -> KeySpec | None:
+    """The known key called ``name`` (any case, blanks ignored), or None.
+
+    With ``section``, only a key that belongs in that section counts.
+    """
+    spec = _BY_LOWER_NAME.get(name.strip().lower())
+    if spec is None or section not in (None, spec.section):
+        return None
+    return spec
 
 
-def closest_key(name: str) -> KeySpec | None:
-    """The known key an unknown ``name`` is most likely a misspelling of, or None."""
-    # 0.7 takes LogLevl, WebPorts and CloudServer but not ProxyPort or MaxLogFileKB.
+def closest_key(name: str, section: str = APP_SETTINGS) -> KeySpec | None:
+    """The key of ``section`` an unknown ``name`` most likely misspells, or None."""
+    # 0.7 takes LogLevl, WebPorts and CloudServer but not ProxyPort; MaxLogFile and
+    # LogFileKB are taken as MaxLogFileKB, in integrationLogging only.
+    in_section = {
+        lower: spec for lower, spec in _BY_LOWER_NAME.items() if spec.section == section
+    }
     matches = difflib.get_close_matches(
-        name.strip().lower(), list(_BY_LOWER_NAME), n=1, cutoff=0.7
+        name.strip().lower(), list(in_section), n=1, cutoff=0.7
     )
-    return _BY_LOWER_NAME[matches[0]] if matches else None
+    return in_section[matches[0]] if matches else None

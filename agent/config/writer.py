@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.config.document import APP_SETTINGS, ConfigDocument, load_document
+from agent.config.document import ConfigDocument, load_document
 from agent.config.markup import Element
 from agent.config.reader import effective_entries, parse_config, read_config_bytes
-from agent.config.settings import KEYS, KeySpec, key_spec
+from agent.config.settings import KEYS, SECTIONS, KeySpec, key_spec
 from agent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -50,20 +50,23 @@ def render_changes(data: bytes, changes: dict[str, str], path: Path | str) -> by
             path=str(path),
         )
 
-    in_force, _ = effective_entries(document)
+    in_force = {
+        section: effective_entries(document, section)[0] for section in SECTIONS
+    }
     edits: list[Edit] = []
-    missing: list[tuple[KeySpec, str]] = []
+    missing: dict[str, list[tuple[KeySpec, str]]] = {}
     for spec, value in wanted:
-        entry = in_force.get(spec.name.lower())
+        entry = in_force[spec.section].get(spec.name.lower())
         if entry is None:
             if value != spec.default:
-                missing.append((spec, spec.format(value)))
+                missing.setdefault(spec.section, []).append((spec, spec.format(value)))
             continue
         if _parsed_or_none(spec, entry.value) == value:
             continue
         edits.append(_value_edit(entry.element, spec.format(value)))
-    if missing:
-        edits.append(_insertion(document, missing))
+    edits.extend(
+        _insertion(document, section, specs) for section, specs in missing.items()
+    )
     if not edits:
         return data
 
@@ -141,17 +144,19 @@ def _add_tag(
     )
 
 
-def _insertion(document: ConfigDocument, missing: list[tuple[KeySpec, str]]) -> Edit:
-    """New ``<add>`` lines at the end of appSettings (or in a new section)."""
-    section = document.app_settings
+def _insertion(
+    document: ConfigDocument, name: str, missing: list[tuple[KeySpec, str]]
+) -> Edit:
+    """New ``<add>`` lines at the end of section ``name`` (or in a new section)."""
+    section = document.sections.get(name)
     if section is not None:
         like = next((c for c in reversed(section.children) if c.name == "add"), None)
         lines = [(0, _add_tag(s.name, v, like, document)) for s, v in missing]
         return _append_children(document, section, lines)
 
-    lines = [(0, f"<{APP_SETTINGS}>")]
+    lines = [(0, f"<{name}>")]
     lines += [(1, _add_tag(s.name, v, None, document)) for s, v in missing]
-    lines.append((0, f"</{APP_SETTINGS}>"))
+    lines.append((0, f"</{name}>"))
     return _append_children(document, document.root, lines)
 
 

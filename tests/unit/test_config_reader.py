@@ -63,6 +63,7 @@ def test_as_dict_and_changes_from_use_the_dotnet_key_names():
         "LicenseSyncTime": "02:00",
         "WebPort": "47800",
         "LogLevel": "Info",
+        "MaxLogFileKB": "1024",
     }
     assert new.changes_from(old) == {
         "LicenseSyncTime": ("02:00", "06:05"),

@@ -175,6 +175,7 @@ def test_config_changes_are_checked_as_the_file_is() -> None:
         "LicenseSyncTime": "02:00",
         "WebPort": "47800",
         "LogLevel": "Info",
+        "MaxLogFileKB": "1024",
     }
     good = forms.read_config(dict(current, LogLevel="Debug"), current)
     assert good.ok and good.parsed == {"LogLevel": "Debug"}
