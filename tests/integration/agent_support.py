@@ -19,10 +19,10 @@ from agent.sandbox import seed
 from agent.sandbox.certs import make_certificate
 from agent.sandbox.kbh import KbhEmulator
 from agent.sandbox.tigerpaw import TigerpawEmulator
-from agent.secrets import SecretStore
+from agent.secrets import SecretStore, secret_name
 from agent.setup_drafts import SourceInput, TigerpawInput
 from agent.setup_tenants import MappingChoice
-from agent.store import Store
+from agent.store import KBH, IntegrationSettings, NewTenant, Store, Tenant
 from agent.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,3 +164,37 @@ def mapped_world(tmp_path: Path, fleet: seed.Fleet) -> Iterator[World]:
         opened = client.get(f"/?token={agent.token}", headers={"Host": HOST})
         assert opened.status_code == 302
         yield World(agent, client, integration_id, tigerpaw)
+
+
+def agent_with_stored_integration(
+    tmp_path: Path, tigerpaw: dict[str, Any], names: list[str]
+) -> tuple[Agent, str, list[Tenant]]:
+    """An agent (config read, store and secrets in ``tmp_path``) holding a Business
+    Hub integration stored as the pages store it, pointing at the Tigerpaw that
+    ``tigerpaw`` describes, with one unmapped company per name: the agent, the
+    integration's id and the companies."""
+    shutil.copy(ROOT / "IntegrationUI.exe.config", tmp_path / "agent.config")
+    options = AgentOptions(config_path=tmp_path / "agent.config", data_dir=tmp_path)
+    agent = Agent(options, RecentRecords())
+    agent.config.load()
+    agent.store = store = Store.open_in(tmp_path)
+    agent.secrets = secrets = SecretStore(tmp_path)
+    integration = store.create_integration(
+        IntegrationSettings(
+            source=KBH,
+            name="Integration with Tigerpaw",
+            kbh_email="msp@example.com",
+            tigerpaw_url=tigerpaw["url"],
+            tigerpaw_soap_user=tigerpaw["soap_user"],
+            tigerpaw_public_key=tigerpaw["public_key"],
+        )
+    )
+    for field, value in (
+        ("tigerpaw_soap_password", tigerpaw["soap_password"]),
+        ("tigerpaw_private_key", tigerpaw["private_key"]),
+    ):
+        secrets.set(secret_name(integration.id, field), value)
+    tenants = store.add_tenants(
+        integration.id, [NewTenant(f"c-{n}", name) for n, name in enumerate(names)]
+    )
+    return agent, integration.id, tenants

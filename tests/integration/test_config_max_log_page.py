@@ -2,71 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
-from lxml import html
 
-from agent.app import Agent, AgentOptions
-from agent.logs import RecentRecords
-from agent.secrets import SecretStore
-from agent.store import Store
-from agent.web import create_app
-
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = (ROOT / "IntegrationUI.exe.config").read_text(encoding="utf-8")
-PORT = 47992
-HOST = f"127.0.0.1:{PORT}"
-
-
-@dataclass
-class SettingsPage:
-    """The agent (config read, no watcher) and its Settings page, signed in."""
-
-    agent: Agent
-    client: FlaskClient
-    path: Path
-
-    def get(self) -> html.HtmlElement:
-        """The Settings page."""
-        reply = self.client.get("/settings", headers={"Host": HOST})
-        assert reply.status_code == 200, reply.get_data(as_text=True)
-        return html.fromstring(reply.get_data(as_text=True))
-
-    def post(self, values: dict[str, str], status: int = 200) -> html.HtmlElement:
-        """Save the form with ``values`` over what the page shows."""
-        form = self.get().xpath("//form[@method='post']")[0]
-        data = dict(form.form_values())
-        data.update(values)
-        reply = self.client.post(
-            "/settings", data=data, headers={"Host": HOST}, follow_redirects=True
-        )
-        assert reply.status_code == status, reply.get_data(as_text=True)
-        return html.fromstring(reply.get_data(as_text=True))
-
-
-def words(element: html.HtmlElement) -> str:
-    """The text a person reads in ``element``, in one line."""
-    return " ".join(element.text_content().split())
+from tests.integration.settings_page_support import (
+    SHIPPED,
+    SettingsPage,
+    settings_page,
+    words,
+)
 
 
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[SettingsPage]:
     """An agent on a copy of the shipped config, with its page."""
-    path = tmp_path / "IntegrationUI.exe.config"
-    shutil.copy(ROOT / "IntegrationUI.exe.config", path)
-    agent = Agent(AgentOptions(config_path=path, data_dir=tmp_path), RecentRecords())
-    agent.config.load()
-    agent.store = Store.open_in(tmp_path)
-    agent.secrets = SecretStore(tmp_path)
-    client = create_app(agent, PORT).test_client()
-    assert client.get(f"/?token={agent.token}", headers={"Host": HOST}).status_code
-    yield SettingsPage(agent, client, path)
-    agent.store.close()
+    with settings_page(tmp_path) as opened:
+        yield opened
 
 
 def test_the_page_shows_the_value_in_force(page: SettingsPage) -> None:

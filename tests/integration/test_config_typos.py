@@ -3,64 +3,20 @@
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
-from lxml import html
 
-from agent.app import Agent, AgentOptions
 from agent.config import check_config
-from agent.logs import RecentRecords
-from agent.secrets import SecretStore
-from agent.store import Store
 from agent.tray.notifications import Notifier
 from agent.tray.state import attention_reasons
-from agent.web import create_app
-
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = (ROOT / "IntegrationUI.exe.config").read_text(encoding="utf-8")
-PORT = 47991
-HOST = f"127.0.0.1:{PORT}"
-
-
-@dataclass
-class Page:
-    """The agent (config read, no watcher) and its page in a signed-in session."""
-
-    agent: Agent
-    client: FlaskClient
-    path: Path
-
-    def save(self, text: str) -> None:
-        """Hand-edit the file and let the agent read it, as the watcher would."""
-        self.path.write_text(text, encoding="utf-8")
-        self.agent.config.load()
-
-    def get(self, status: int = 200) -> html.HtmlElement:
-        """The Settings page."""
-        reply = self.client.get("/settings", headers={"Host": HOST})
-        assert reply.status_code == status, reply.get_data(as_text=True)
-        return html.fromstring(reply.get_data(as_text=True))
-
-    def post(self, values: dict[str, str], status: int) -> html.HtmlElement:
-        """Save the Settings form with ``values`` over what the page shows."""
-        form = self.get().xpath("//form[@method='post']")[0]
-        data = dict(form.form_values())
-        data.update(values)
-        reply = self.client.post(
-            "/settings", data=data, headers={"Host": HOST}, follow_redirects=True
-        )
-        assert reply.status_code == status, reply.get_data(as_text=True)
-        return html.fromstring(reply.get_data(as_text=True))
-
-
-def words(element: html.HtmlElement) -> str:
-    """The text a person reads in ``element``, in one line."""
-    return " ".join(element.text_content().split())
+from tests.integration.settings_page_support import (
+    SHIPPED,
+    SettingsPage,
+    settings_page,
+    words,
+)
 
 
 def line_of(text: str, needle: str) -> int:
@@ -69,21 +25,15 @@ def line_of(text: str, needle: str) -> int:
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[Page]:
+def page(tmp_path: Path) -> Iterator[SettingsPage]:
     """An agent on a copy of the shipped config, with its page."""
-    path = tmp_path / "IntegrationUI.exe.config"
-    shutil.copy(ROOT / "IntegrationUI.exe.config", path)
-    agent = Agent(AgentOptions(config_path=path, data_dir=tmp_path), RecentRecords())
-    agent.config.load()
-    agent.store = Store.open_in(tmp_path)
-    agent.secrets = SecretStore(tmp_path)
-    client = create_app(agent, PORT).test_client()
-    assert client.get(f"/?token={agent.token}", headers={"Host": HOST}).status_code
-    yield Page(agent, client, path)
-    agent.store.close()
+    with settings_page(tmp_path) as opened:
+        yield opened
 
 
-def test_a_misspelt_key_keeps_the_last_good_value_everywhere(page: Page) -> None:
+def test_a_misspelt_key_keeps_the_last_good_value_everywhere(
+    page: SettingsPage,
+) -> None:
     good = SHIPPED.replace(
         'key="ServiceOrderSyncMinutes" value="5"',
         'key="ServiceOrderSyncMinutes" value="2"',
@@ -122,7 +72,7 @@ def test_a_misspelt_key_keeps_the_last_good_value_everywhere(page: Page) -> None
     assert out.getvalue().splitlines() == [f"ERROR: {page.path}", f"  {message}"]
 
 
-def test_the_form_shows_a_bad_value_beside_its_field(page: Page) -> None:
+def test_the_form_shows_a_bad_value_beside_its_field(page: SettingsPage) -> None:
     page.save(SHIPPED.replace('value="Info"', 'value="Verbose"'))
 
     form = page.get()
@@ -134,7 +84,7 @@ def test_the_form_shows_a_bad_value_beside_its_field(page: Page) -> None:
     )
 
 
-def test_saving_a_good_value_repairs_the_file(page: Page) -> None:
+def test_saving_a_good_value_repairs_the_file(page: SettingsPage) -> None:
     broken = SHIPPED.replace('value="Info"', 'value="Verbose"')
     page.save(broken)
 
@@ -147,7 +97,9 @@ def test_saving_a_good_value_repairs_the_file(page: Page) -> None:
     assert not after.xpath("//div[contains(@class, 'banner error')]")
 
 
-def test_saving_another_value_repairs_the_file_byte_for_byte(page: Page) -> None:
+def test_saving_another_value_repairs_the_file_byte_for_byte(
+    page: SettingsPage,
+) -> None:
     broken = SHIPPED.replace('value="Info"', 'value="Verbose"')
     page.save(broken)
 
@@ -161,7 +113,9 @@ def test_saving_another_value_repairs_the_file_byte_for_byte(page: Page) -> None
     assert page.agent.status()["config"]["ok"] is True
 
 
-def test_nothing_is_written_when_the_file_is_good_and_unchanged(page: Page) -> None:
+def test_nothing_is_written_when_the_file_is_good_and_unchanged(
+    page: SettingsPage,
+) -> None:
     stamp = page.path.stat().st_mtime_ns
 
     after = page.post({}, 200)

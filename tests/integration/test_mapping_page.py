@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,13 @@ from typing import Any
 import pytest
 from lxml import html as lxml_html
 
-from agent.app import Agent, AgentOptions
-from agent.logs import RecentRecords
+from agent.app import Agent
 from agent.sandbox import seed, tigerpaw_seed
 from agent.sandbox.tigerpaw import TigerpawEmulator
-from agent.secrets import SecretStore, secret_name
 from agent.setup_grid import PAGE_SIZE
-from agent.store import KBH, IntegrationSettings, NewTenant, Store, Tenant
+from agent.store import Tenant
 from agent.web import create_app
+from tests.integration.agent_support import agent_with_stored_integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 47998
@@ -79,34 +77,14 @@ def grid(tmp_path: Path, no_os_keyring: None) -> Iterator[Grid]:
     tigerpaw = TigerpawEmulator(accounts, seed=1).start()
     described = tigerpaw.describe()
 
-    shutil.copy(ROOT / "IntegrationUI.exe.config", tmp_path / "agent.config")
-    options = AgentOptions(config_path=tmp_path / "agent.config", data_dir=tmp_path)
-    agent = Agent(options, RecentRecords())
-    agent.config.load()
-    agent.store = store = Store.open_in(tmp_path)
-    agent.secrets = secrets = SecretStore(tmp_path)
-    integration = store.create_integration(
-        IntegrationSettings(
-            source=KBH,
-            name="Integration with Tigerpaw",
-            kbh_email="msp@example.com",
-            tigerpaw_url=described["url"],
-            tigerpaw_soap_user=described["soap_user"],
-            tigerpaw_public_key=described["public_key"],
-        )
+    agent, integration_id, tenants = agent_with_stored_integration(
+        tmp_path, described, names
     )
-    for field, value in (
-        ("tigerpaw_soap_password", described["soap_password"]),
-        ("tigerpaw_private_key", described["private_key"]),
-    ):
-        secrets.set(secret_name(integration.id, field), value)
-    tenants = store.add_tenants(
-        integration.id, [NewTenant(f"c-{n}", name) for n, name in enumerate(names)]
-    )
+    store = agent.store
 
     client = create_app(agent, PORT).test_client()
     assert client.get(f"/?token={agent.token}", headers=HOST).status_code == 302
-    yield Grid(agent, tigerpaw, integration.id, tenants, client, accounts)
+    yield Grid(agent, tigerpaw, integration_id, tenants, client, accounts)
 
     store.close()
     tigerpaw.stop()
