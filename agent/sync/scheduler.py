@@ -47,6 +47,8 @@ ORDERS, LICENSES = "orders", "licenses"
 #: The longest the scheduler sleeps without looking at the store again.
 MAX_SLEEP = 60.0
 DEFAULT_MAX_CYCLES = 2
+#: Minutes between service order cycles while an integration's Tigerpaw is down.
+OUTAGE_RETRY_MINUTES = 1
 
 
 @dataclass
@@ -65,6 +67,16 @@ class IntegrationState:
     future: Future[Any] | None = None
     #: Cycles finished since the scheduler started.
     runs: int = 0
+
+
+def orders_minutes(state: IntegrationState, settings: Settings) -> int:
+    """Minutes between service order cycles: the config's, or fewer while the
+    integration's Tigerpaw does not answer, so that the writes waiting for it go out
+    (and the page, tray and status clear) soon after it is back."""
+    minutes = settings.service_order_sync_minutes
+    if state.reachability.down:
+        return min(minutes, OUTAGE_RETRY_MINUTES)
+    return minutes
 
 
 class Scheduler:
@@ -246,7 +258,7 @@ class Scheduler:
         if not self._paused:
             orders_at = next_orders_run(
                 state.last_orders_start,
-                settings.service_order_sync_minutes,
+                orders_minutes(state, settings),
                 self._started_at,
             )
             licenses_at = next_licenses_run(
@@ -302,7 +314,7 @@ class Scheduler:
                     if paused
                     else next_orders_run(
                         s.last_orders_start,
-                        settings.service_order_sync_minutes,
+                        orders_minutes(s, settings),
                         self._started_at,
                     ),
                     "next_licenses": None

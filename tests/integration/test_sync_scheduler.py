@@ -349,3 +349,29 @@ def test_a_tenant_with_nothing_to_do_loses_an_error_from_an_outage(
     stored = world.store.get_tenant(tenant.id)
     assert stored is not None and stored.last_error is None
     assert scheduler.stop(timeout=10)
+
+
+def test_cycles_come_every_minute_while_tigerpaw_is_down(
+    world: SyncWorld, scheduler: Scheduler, settings: SettingsHolder
+) -> None:
+    """While Tigerpaw does not answer, the next service order cycle comes a minute
+    after the last (not ServiceOrderSyncMinutes), so waiting writes go out soon after
+    it is back; once it answers, the config's interval applies again."""
+    settings.current = dataclasses.replace(
+        settings.current, service_order_sync_minutes=5
+    )
+    world.tigerpaw_faults(down=True)
+    scheduler.start()
+    wait_until(lambda: finished_runs(scheduler))
+
+    (down,) = scheduler.status()["integrations"]
+    last = dt.datetime.fromisoformat(down["last_run"])
+    assert dt.datetime.fromisoformat(down["next_run"]) <= last + dt.timedelta(minutes=1)
+
+    world.tigerpaw_faults(reset=True)
+    up = run_now(scheduler)["integrations"][0]
+
+    assert up["unreachable"] == []
+    last = dt.datetime.fromisoformat(up["last_run"])
+    assert dt.datetime.fromisoformat(up["next_run"]) >= last + dt.timedelta(minutes=4)
+    assert scheduler.stop(timeout=10)
