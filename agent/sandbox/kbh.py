@@ -433,6 +433,7 @@ class KbhEmulator(Emulator):
                     "name": t.name,
                     "workspaces": list(t.workspaces),
                     "devices": len(t.devices),
+                    "device_names": [d.name for d in t.devices],
                     "licenses": len(t.licenses),
                     "events": len(t.events),
                     "office365_problems": [p.id for p in t.office365_problems],

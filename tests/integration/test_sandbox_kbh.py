@@ -554,6 +554,7 @@ def test_state_counts_what_each_company_holds(kbh: Client) -> None:
     assert [c["id"] for c in state["companies"]] == [t.uid for t in fleet]
     for company, tenant in zip(state["companies"], fleet, strict=True):
         assert company["devices"] == len(tenant.devices)
+        assert company["device_names"] == [d.name for d in tenant.devices]
         assert company["licenses"] == len(tenant.licenses)
         assert company["events"] == len(tenant.events)
 
