@@ -181,13 +181,40 @@ def unbillable_accounts_advice(accounts: Sequence[str], soap_user: str) -> str:
 NO_AGREEMENT_NOTE = "no agreement in Tigerpaw: billing off until one is added"
 
 
+#: What the rows a best guess cannot bill yet are for.
+CHARGES = "Kaspersky charges"
+
+
+@dataclass(frozen=True)
+class AccountAgreements:
+    """What a best guess knows of an account's agreements: the running ones (number
+    and title, as the drop-down names them) and how many it has in all (None when
+    Tigerpaw could not be read)."""
+
+    running: tuple[tuple[str, str], ...] = ()
+    total: int | None = 0
+
+
+def choose_agreement_note(found: AccountAgreements) -> str:
+    """Beside a guessed row left unbilled because the person must pick one of its
+    account's agreements: how many there are, and what to do."""
+    ask = f"choose the one that carries the {CHARGES}, then tick Billing"
+    if found.total is None:
+        return f"The agreements could not be read from Tigerpaw: {ask}"
+    if len(found.running) > 1:
+        return f"{len(found.running)} agreements in Tigerpaw: {ask}"
+    return f"{plural(found.total, 'agreement')} in Tigerpaw, none running: {ask}"
+
+
 @dataclass(frozen=True)
 class GuessedRows:
-    """What filling the best guesses did: the rows filled, and which of them had
-    billing switched off because their account has no agreement."""
+    """What filling the best guesses did: the rows filled, which of them had
+    billing switched off because their account has no agreement, and which were
+    left unbilled until the person picks one of several (with the words to say)."""
 
     filled: list[int]
     without_agreement: set[int]
+    choose_agreement: dict[int, str] = field(default_factory=dict)
 
 
 def fill_best_guesses(
@@ -195,19 +222,20 @@ def fill_best_guesses(
     suggestions: Mapping[int, Candidate],
     labels: Mapping[int, str],
     values: dict[str, str],
-    sole_agreement: Callable[[int], str | None],
+    agreements_of: Callable[[int], AccountAgreements],
 ) -> GuessedRows:
     """Put each row's best guess into its blank account box, in ``values`` (the
-    form's fields); nothing is saved. The agreement is filled in too when the
-    guessed account has exactly one running (``sole_agreement`` gives it, or "").
+    form's fields); nothing is saved.
 
-    ``sole_agreement`` gives None for an account with no agreement at all: that
-    row's billing is switched off, since a billed row without an agreement could
-    not be saved. A row whose box holds anything, even a different account, keeps
-    it.
+    A guess never leaves a row that cannot be saved: the agreement is filled in
+    when the guessed account has exactly one running; otherwise billing is
+    switched off, since a billed row without an agreement is refused (an account
+    with none at all says so; one with several asks the person to choose). A row
+    whose box holds anything, even a different account, keeps it.
     """
     filled: list[int] = []
     without: set[int] = set()
+    choose: dict[int, str] = {}
     for tenant in rows:
         guess = suggestions.get(tenant.id)
         box = f"account-{tenant.id}"
@@ -215,17 +243,22 @@ def fill_best_guesses(
             continue
 
         values[box] = labels.get(guess.number, account_label(guess.number, guess.name))
-        agreement = f"agreement-{tenant.id}"
-        if not values.get(agreement):
-            found = sole_agreement(guess.number)
-            if found is None:
-                values[agreement] = ""
-                values.pop(f"billing-{tenant.id}", None)
-                without.add(tenant.id)
-            else:
-                values[agreement] = found
         filled.append(tenant.id)
-    return GuessedRows(filled, without)
+        agreement = f"agreement-{tenant.id}"
+        if values.get(agreement):
+            continue
+
+        found = agreements_of(guess.number)
+        if len(found.running) == 1:
+            values[agreement] = found.running[0][0]
+            continue
+        values[agreement] = ""
+        values.pop(f"billing-{tenant.id}", None)
+        if found.total == 0:
+            without.add(tenant.id)
+        else:
+            choose[tenant.id] = choose_agreement_note(found)
+    return GuessedRows(filled, without, choose)
 
 
 def mapping_unchanged(

@@ -124,12 +124,15 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def address_problem(address: str, what: str) -> str | None:
-    """Why an address (IP or domain name, optional port) is unusable, or None."""
+def address_problem(address: str, what: str, scheme: str = "https://") -> str | None:
+    """Why an address (IP or domain name, optional port, optionally ``scheme`` in
+    front and "/" after) is unusable, or None. Another scheme is refused here, as
+    the client would refuse it only when it connects."""
     text = address.strip()
-    for scheme in ("https://", "http://"):
-        if text.lower().startswith(scheme):
-            text = text[len(scheme) :]
+    if text.lower().startswith(scheme):
+        text = text[len(scheme) :]
+    elif "://" in text:
+        return f"Write {what} without a scheme, or with {scheme} in front"
     text = text.rstrip("/")
     if not text or " " in text or "/" in text:
         return f"Enter {what} as an IP address or a domain name, with :port if needed"
@@ -308,7 +311,9 @@ def _check_ksc(
                 "write http://"
             )
         else:
-            problem = address_problem(given.proxy_address, "the proxy address")
+            problem = address_problem(
+                given.proxy_address, "the proxy address", scheme="http://"
+            )
             if problem:
                 errors["proxy_address"] = problem
         if given.proxy_password and not given.proxy_user:
@@ -353,8 +358,8 @@ def read_tigerpaw(
         parts = urlsplit(given.api_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             errors["api_url"] = (
-                "Enter the Tigerpaw API address with https://, such as "
-                "https://tigerpaw.example.com"
+                "Enter the Tigerpaw API address with https:// (or http:// for a "
+                "server on this network), such as https://tigerpaw.example.com"
             )
         elif not _host_is_valid(parts.hostname):
             # Refused here, so a typing slip is never looked up or dialled.

@@ -1,5 +1,5 @@
-"""The mapping grid's agreements read from Tigerpaw: the one a best guess fills in,
-and the names of those a posted page chose."""
+"""The mapping grid's agreements read from Tigerpaw: those a best guess weighs, the
+choices shown with the page, and the names of those a posted page chose."""
 
 from __future__ import annotations
 
@@ -8,27 +8,50 @@ import logging
 from collections.abc import Mapping
 
 from agent.errors import RemoteError
-from agent.setup_grid import number_in_label
+from agent.setup_grid import AccountAgreements, number_in_label
 from agent.setup_tenants import MappingView, agreement_title
 from agent.web.pages import setup_service
 
 logger = logging.getLogger(__name__)
 
 
-def sole_running_agreement(integration_id: str, account_number: int) -> str | None:
-    """The number of an account's only running agreement, "" (several, none
-    running, or Tigerpaw cannot be read now: the person then picks one), or None
-    when the account has no agreement at all."""
+def agreements_for_guess(integration_id: str, account_number: int) -> AccountAgreements:
+    """An account's agreements as a best guess weighs them: the running ones, and
+    how many in all (None when Tigerpaw cannot be read now: the person then
+    picks one)."""
     try:
         agreements = setup_service().agreements(integration_id, account_number)
     except RemoteError as err:
         logger.info("Agreements of account %s not read: %s", account_number, err)
-        return ""
+        return AccountAgreements(total=None)
 
-    if not agreements:
-        return None
-    running = [a for a in agreements if a.active_at(dt.datetime.now(dt.UTC))]
-    return str(running[0].number) if len(running) == 1 else ""
+    now = dt.datetime.now(dt.UTC)
+    running = tuple(
+        (str(a.number), agreement_title(a, now)) for a in agreements if a.active_at(now)
+    )
+    return AccountAgreements(running=running, total=len(agreements))
+
+
+def agreement_options(
+    integration_id: str, rows: Mapping[int, str], posted: Mapping[str, str]
+) -> dict[str, list[tuple[str, str]]]:
+    """The drop-down choices (number, title) of the rows a best guess asked the
+    person to choose an agreement for, by tenant id, so that the page shows them
+    at once instead of an empty list. Their agreements were read (and cached)
+    just before, so this asks Tigerpaw nothing new."""
+    options: dict[str, list[tuple[str, str]]] = {}
+    for tenant_id in rows:
+        number = number_in_label(posted.get(f"account-{tenant_id}", ""))
+        if number is None:
+            continue
+        try:
+            agreements = setup_service().agreements(integration_id, number)
+        except RemoteError:
+            continue
+        options[str(tenant_id)] = [
+            (str(a.number), agreement_title(a)) for a in agreements
+        ]
+    return options
 
 
 def posted_agreement_names(

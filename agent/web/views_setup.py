@@ -24,8 +24,9 @@ from agent.store import (
 )
 from agent.web import forms
 from agent.web.mapping_agreements import (
+    agreement_options,
+    agreements_for_guess,
     posted_agreement_names,
-    sole_running_agreement,
 )
 from agent.web.pages import (
     blueprint,
@@ -420,6 +421,7 @@ def mapping(integration_id: str) -> Any:
     posted: dict[str, str] = {}
     guessed: list[int] = []
     without_agreement: set[int] = set()
+    choose_agreement: dict[int, str] = {}
     if posting and request.form.get("go") == "guesses":
         # Only fills the boxes: the person checks them, and saving saves them.
         posted = forms.shown_values(request.form)
@@ -428,9 +430,10 @@ def mapping(integration_id: str) -> Any:
             view.suggestions,
             view.labels,
             posted,
-            lambda number: sole_running_agreement(integration_id, number),
+            lambda number: agreements_for_guess(integration_id, number),
         )
         guessed, without_agreement = filled.filled, filled.without_agreement
+        choose_agreement = filled.choose_agreement
     elif posting:
         # The rows this page showed are those whose account box was sent (a text
         # box is always sent, even blank); rows on other pages keep their mapping.
@@ -451,6 +454,8 @@ def mapping(integration_id: str) -> Any:
         posted=posted,
         guessed=set(guessed),
         without_agreement=without_agreement,
+        choose_agreement=choose_agreement,
+        agreement_options=agreement_options(integration_id, choose_agreement, posted),
         no_agreement_note=NO_AGREEMENT_NOTE,
         agreement_names=posted_agreement_names(integration_id, view, posted),
         is_post=posting,

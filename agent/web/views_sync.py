@@ -80,7 +80,12 @@ def billing_page(integration_id: str) -> Any:
 
     if request.method == "POST":
         wanted = {int(t) for t in request.form.getlist("approve") if t.isdigit()}
-        held = {t.id for t in service.store.list_tenants(integration_id) if t.mapping}
+        # Only accounts with billing on: the approval is of the charges written.
+        held = {
+            t.id
+            for t in service.store.list_tenants(integration_id)
+            if t.mapping and t.mapping.billing
+        }
         chosen = sorted(wanted & held)
         for tenant_id in chosen:
             approve_billing(service.store, tenant_id)
@@ -94,8 +99,8 @@ def billing_page(integration_id: str) -> Any:
                 url_for("pages.billing_page", integration_id=integration_id)
             )
         problem = (
-            "The accounts you ticked are no longer mapped here: tick the accounts "
-            "below again, then press Approve the ticked accounts."
+            "The accounts you ticked are no longer mapped here with billing on: "
+            "tick the accounts below again, then press Approve the ticked accounts."
             if wanted
             else "Tick at least one account whose charges you approve, then press "
             "Approve the ticked accounts."

@@ -6,6 +6,7 @@ is known for the KESCloudServer in use.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -132,6 +133,54 @@ def test_every_best_guess_leaves_billing_off_without_agreement(setup: Setup) -> 
     assert store is not None
     mapping = store.get_tenant(lacking).mapping
     assert mapping is not None and not mapping.billing and not mapping.agreement_number
+
+
+def test_a_guess_with_several_agreements_leaves_a_row_that_saves(
+    setup: Setup,
+) -> None:
+    """An account with two running agreements: the guess cannot pick one, so the
+    row's billing is left off, the note says to choose, the drop-down lists the
+    agreements at once, and Proceed saves the page as filled."""
+    ids = setup.ids()
+    several = ACCOUNTS[1]
+    world = setup.tigerpaw.world
+    with setup.tigerpaw.lock:
+        account = next(a for a in world.accounts if a.name == several)
+        first = world.agreements_of(account.number)[0]
+        world.agreements.append(
+            dataclasses.replace(
+                first, number=first.number + 900, type="Backup Services", charges=[]
+            )
+        )
+    reply = setup.post(setup.path, {**blank_rows(ids), "go": "guesses"})
+    assert reply.status_code == 200
+    page = lxml_html.fromstring(reply.get_data(as_text=True))
+
+    row = ids[several]
+    billing = page.get_element_by_id(f"billing-{row}")
+    assert billing.get("checked") is None, "billing is left off"
+    assert billing.get("aria-describedby") == f"choose-agreement-{row}"
+    said = page.get_element_by_id(f"choose-agreement-{row}").text_content()
+    assert said == (
+        "2 agreements in Tigerpaw: choose the one that carries the Kaspersky "
+        "charges, then tick Billing"
+    )
+    shown = [
+        o.text_content() for o in page.xpath(f'//select[@id="agreement-{row}"]/option')
+    ]
+    assert shown[0] == "Choose an agreement"
+    assert any(t.startswith("Backup Services") for t in shown[1:]), shown
+    assert len(shown) == 1 + len(world.agreements_of(account.number))
+    # No row of the page shows "(none)" for a list that is merely not loaded.
+    assert "(none)" not in reply.get_data(as_text=True)
+
+    filled = {
+        name: value
+        for name, value in page.xpath("//form[@data-agreements]")[0].form_values()
+        if name != "csrf_token"
+    }
+    saved = setup.post(setup.path, {**filled, "go": "done"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:3000]
 
 
 def test_a_new_mapping_without_agreement_gets_billing_off(setup: Setup) -> None:

@@ -110,7 +110,9 @@ def test_approve_with_nothing_ticked_returns_to_the_preview_with_a_message(
     assert len(page.xpath("//section[@class='preview']")) == 2, "the list is shown"
     (message,) = page.xpath("//*[@id='approve-error']")
     assert "Tick at least one account" in message.text_content()
-    assert message.getnext().xpath(".//button")[0].text == "Approve the ticked accounts"
+    # One Approve button, at the top of a list of two (it stays in view there).
+    buttons = page.xpath("//form//button[@type='submit']")
+    assert [b.text for b in buttons] == ["Approve the ticked accounts"]
     for box in page.xpath("//input[@name='approve']"):
         assert box.get("aria-describedby") == "approve-error"
         assert box.get("aria-invalid") == "true"

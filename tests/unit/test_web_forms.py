@@ -112,6 +112,10 @@ def test_proxy_fields_when_ticked() -> None:
         ("10.0.0.5", True),
         ("ksc.example.local:13299", True),
         ("https://ksc.example.local/", True),
+        ("https://127.0.0.1:43235/", True),
+        # KSC's Open API is reached with https:// only: the hint says so.
+        ("http://ksc.example.local", False),
+        ("ftp://ksc.example.local", False),
         ("[::1]:13299", True),
         ("ksc example", False),
         ("ksc.example.local:99999", False),
@@ -214,3 +218,23 @@ def test_lifetime_out_of_range_is_named() -> None:
     form = {"event-warning-lifetime": "0"}
     result = forms.read_choices(form, [], [], [])
     assert "event-warning-lifetime" in result.errors
+
+
+@pytest.mark.parametrize(
+    ("address", "ok"),
+    [
+        ("https://tigerpaw.example.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("tigerpaw.example.com", False),
+        ("ftp://tigerpaw.example.com", False),
+    ],
+)
+def test_tigerpaw_addresses_the_hint_names(address: str, ok: bool) -> None:
+    """The Tigerpaw address takes https:// or http://, and its error says both."""
+    errors = forms.read_tigerpaw({"platform": "Tigerpaw", "api_url": address}).errors
+    assert ("api_url" not in errors) is ok, errors
+    if not ok:
+        assert (
+            "with https:// (or http:// for a server on this network)"
+            in (errors["api_url"])
+        )

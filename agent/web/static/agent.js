@@ -96,7 +96,7 @@ async function loadAgreements(input) {
   if (!select || !form) return;
   const keep = select.value || select.dataset.selected || "";
   if (!number) {
-    select.replaceChildren(new Option("(none)", ""));
+    select.replaceChildren(new Option("Choose an account first", ""));
     showNoAgreement(input, false);
     return;
   }
@@ -112,7 +112,9 @@ async function loadAgreements(input) {
     select.title = `The agreements could not be read: ${error.message}`;
     return;
   }
-  const options = [new Option("(none)", "")];
+  // The blank choice says why it is blank: none exist, or none is chosen yet.
+  const blank = reply.agreements.length ? "Choose an agreement" : "No agreement in Tigerpaw";
+  const options = [new Option(blank, "")];
   const running = [];
   reply.agreements.forEach((agreement) => {
     const option = new Option(agreement.title, String(agreement.number));
