@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 SYNC_TIMEOUT = (10.0, 60.0)
 #: Attempts per safe call inside a client (the outbox retries across cycles).
 SYNC_ATTEMPTS = 3
+#: (connect, read) seconds for Tigerpaw, whose calls are small: a hung Tigerpaw
+#: fails a write in 15 s and a read (retried once) in 30 s, so it shows as
+#: unreachable within half a minute or so instead of after minutes of waiting.
+TIGERPAW_TIMEOUT = (5.0, 15.0)
 
 #: What each secret is called on the page, for the message when one is missing.
 SECRET_LABELS = {
@@ -180,8 +184,14 @@ def tigerpaw_client(
     return build_tigerpaw(
         integration,
         stored_secrets(secrets, integration),
-        Patience(attempts, SYNC_TIMEOUT, sleep),
+        Patience(attempts, tigerpaw_timeout(), sleep),
     )
+
+
+def tigerpaw_timeout() -> tuple[float, float]:
+    """Tigerpaw's (connect, read) seconds, never longer than the sync's own."""
+    connect, read = SYNC_TIMEOUT
+    return min(connect, TIGERPAW_TIMEOUT[0]), min(read, TIGERPAW_TIMEOUT[1])
 
 
 def kbh_client(

@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (10.0, 60.0)
 #: The longest Retry-After we wait for inside one call; longer waits go to the caller.
 MAX_RETRY_WAIT = 30.0
+#: Attempts of a safe call that times out: each costs a whole read timeout.
+TIMEOUT_ATTEMPTS = 2
+#: Methods that only read, so a timed-out one is safe to send again.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # OpenSSL's verify codes for a certificate that names other hosts.
 _NAME_MISMATCH_CODES = {62, 64}
@@ -193,6 +197,8 @@ class HttpTransport:
         self.attempts = attempts
         self.backoff = backoff
         self.sleep = sleep
+        #: A call timed out and nothing has answered since: a hung server.
+        self.hung = False
         self.session = requests.Session()
         # Proxies come only from the setup, never from the machine's environment.
         self.session.trust_env = False
@@ -212,27 +218,48 @@ class HttpTransport:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def request(
-        self, method: str, path: str, *, retry: bool = True, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool = True,
+        retry_timeout: bool | None = None,
+        **kwargs: Any,
     ) -> requests.Response:
         """Send a request; retry transient failures when ``retry`` says it is safe.
 
         429 and 5xx answers are retried (when safe) and then raised as RateLimited
         or ServerError; every other answer is returned for the caller to read.
+        A timeout is retried only for a read (``retry_timeout``; by default a GET,
+        since a POST or PUT that timed out may have been done), at most once, and
+        not while the server has answered nothing since an earlier timeout: a hung
+        server holds each try for a whole read timeout.
         """
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
         attempts = self.attempts if retry else 1
+        if retry_timeout is None:
+            retry_timeout = method.upper() in READ_METHODS
+        retry_timeout = retry_timeout and retry
+        timeouts = 0
 
         for attempt in range(1, attempts + 1):
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.RequestException as err:
                 lost = translate(err, self.system, url)
-                if not (lost.transient and attempt < attempts):
+                if isinstance(lost, TimedOut):
+                    timeouts += 1
+                    again = self._retry_timeout(retry_timeout, timeouts)
+                    self.hung = True
+                else:
+                    again = lost.transient
+                if not (again and attempt < attempts):
                     raise lost from err
                 self._wait(attempt, None, lost)
                 continue
 
+            self.hung = False
             refused = self.status_error(response)
             if refused is None:
                 return response
@@ -242,6 +269,10 @@ class HttpTransport:
                 raise refused
             self._wait(attempt, asked, refused)
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _retry_timeout(self, allowed: bool, timeouts: int) -> bool:
+        """Whether a call that timed out ``timeouts`` times may be sent again."""
+        return allowed and timeouts < TIMEOUT_ATTEMPTS and not self.hung
 
     def status_error(self, response: requests.Response) -> RemoteError | None:
         """The typed error for a 429 or 5xx answer, else None."""

@@ -35,6 +35,7 @@ from agent.errors import (
     RemoteError,
     RequestRejected,
     ServerError,
+    TimedOut,
     WrongCredentials,
 )
 from agent.store import OutboxItem, Store
@@ -70,7 +71,8 @@ class RetryPolicy:
     needs_person: float = 3600.0
     #: A Retry-After up to this long is waited out inside the drain.
     wait_inline: float = 5.0
-    #: Unreachable answers in a row after which a drain stops for this cycle.
+    #: Unreachable answers in a row after which a drain stops for this cycle (a
+    #: single timeout stops it at once).
     unreachable_limit: int = 3
 
     def delay(self, error: BaseException, attempts: int) -> float:
@@ -247,7 +249,7 @@ class OutboxWorker:
             level = logging.WARNING
         logger.log(
             level,
-            "Could not %s; trying again in %.0f s: %s",
+            "Could not %s; trying again in the first sync after %.0f s: %s",
             _lower_first(writes.describe(item.kind, item.payload)),
             delay,
             message,
@@ -377,7 +379,10 @@ class _Drain:
 
         if isinstance(error, ConnectError | ServerError):
             self.unreachable += 1
-            if self.unreachable >= self.worker.policy.unreachable_limit:
+            # Each timed-out write held a slot a whole read timeout: one is enough
+            # to tell a hung Tigerpaw, and more would only make the wait longer.
+            hung = isinstance(error, TimedOut)
+            if hung or self.unreachable >= self.worker.policy.unreachable_limit:
                 result.halted = f"Tigerpaw is unreachable: {error}"
         elif error is None or isinstance(error, RemoteError):
             self.unreachable = 0

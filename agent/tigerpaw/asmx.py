@@ -66,8 +66,7 @@ class AsmxHttp(TigerpawHttp):
             return None
         address = describe_address(response.url or self.base_url)
         return ServerError(
-            f"HTTP 500 from {address}: Tigerpaw failed: {scrub(reason, ())} The agent "
-            "tries again later",
+            f"HTTP 500 from {address}: {scrub(reason, ())} The agent tries again later",
             system=SYSTEM,
             status=500,
         )

@@ -69,9 +69,12 @@ class RestHttp(TigerpawHttp):
         if not message:
             return failure
         address = describe_address(response.url or self.base_url)
+        # Tigerpaw's Message says what failed: quote it, without our own
+        # "Tigerpaw failed" in front of its "The Tigerpaw API failed".
+        said = scrub(message, ()).rstrip(" .")
         return ServerError(
-            f"HTTP {response.status_code} from {address}: Tigerpaw failed: "
-            f"{scrub(message, ())} The agent tries again later",
+            f"HTTP {response.status_code} from {address}: {said}. The agent tries "
+            "again later",
             system=SYSTEM,
             status=response.status_code,
         )
@@ -150,12 +153,15 @@ class RestApi:
         right: str | None = None,
         record: str | None = None,
         retry: bool | None = None,
+        read: bool = False,
     ) -> Any:
         """Send one signed request and return its JSON; refusals raise.
 
         ``right`` is the right the call needs (named when Tigerpaw refuses without
         naming one); ``record`` names the record for a 404 ("Service order 20001").
-        ``retry`` defaults to safe for GET and PUT, not for POST and DELETE.
+        ``retry`` defaults to safe for GET and PUT, not for POST and DELETE. A
+        timeout is retried only for a GET or a ``read`` (a search): a write that
+        timed out may have been done, and its outbox entry tries it again later.
         """
         safe = method in ("GET", "PUT") if retry is None else retry
         headers = {"Accept": "application/json"}
@@ -164,7 +170,9 @@ class RestApi:
             kwargs["data"] = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=utf-8"
 
-        response = self.http.request(method, path, retry=safe, **kwargs)
+        response = self.http.request(
+            method, path, retry=safe, retry_timeout=read or None, **kwargs
+        )
         payload = self._payload(response)
         failed = isinstance(payload, dict) and payload.get("Success") is False
         if response.status_code >= 400 or failed:
@@ -198,6 +206,7 @@ class RestApi:
                 params={**(params or {}), **paging},
                 right=right,
                 retry=True,
+                read=True,
             )
             rows = rows_of(payload, key)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,13 @@ SYNC_STATE_WORDS = {
     "failing": "failing: see the errors below",
 }
 
+#: Tenants sharing one error from which it is said once, above their rows.
+SHARED_AT = 3
+#: An outage's error that is a 5xx answer: the server answered, but failed.
+_SERVER_FAILED = re.compile(r"HTTP (5\d\d) from (\S+): (.*)", re.DOTALL)
+#: The retry promise at the end of an error; the outage line makes its own.
+_TRIES_AGAIN = re.compile(r"[.;]?\s*the agent tries again later\.?\s*$", re.I)
+
 
 def write_kind(target: str, action: str) -> tuple[str, str]:
     """What a kept change did, in words (one, many): "service order opened"."""
@@ -88,6 +97,106 @@ class IntegrationRow:
     waiting: int = 0
     waiting_error: str = ""
     next_try: dt.datetime | None = None
+
+    def errors(self, status: Mapping[str, Any]) -> ErrorGroups:
+        """The row's errors grouped, with its run from the agent's ``status``."""
+        runs: list[dict[str, Any]] = (status.get("sync") or {}).get(
+            "integrations"
+        ) or []
+        run = next((r for r in runs if r.get("id") == self.integration.id), {})
+        errors = (item.tenant.last_error for item in self.tenants)
+        return group_errors(run, errors, self.label)
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A remote system the integration cannot use now, as one sentence."""
+
+    text: str
+    #: It answers with server errors (rather than not at all).
+    failing: bool
+
+
+@dataclass
+class ErrorGroups:
+    """An integration's errors, each said once: the outages, errors many tenants
+    share, and the short words of the rows whose error is said above them."""
+
+    outages: list[Outage] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)
+    short: dict[str, str] = field(default_factory=dict)
+    #: The run's own error, unless an outage or a shared line says it already.
+    run_error: str | None = None
+
+    def cell(self, error: str | None) -> str:
+        """What a tenant's row shows for its error."""
+        if not error:
+            return ""
+        return self.short.get(error, error)
+
+
+def outage_words(outage: Mapping[str, Any]) -> Outage:
+    """ "Tigerpaw at host:port does not answer (since ...): why", or "is failing"
+    when it answers with server errors; the address and status said once."""
+    system, address = outage.get("system", ""), outage.get("address", "")
+    error = str(outage.get("error") or "").strip()
+    found = _SERVER_FAILED.match(error)
+    if found:
+        status, _, said = found.groups()
+        error = said if status in said else f"HTTP {status}: {said}"
+    error = _TRIES_AGAIN.sub("", error).rstrip(" .")
+    verb = "is failing" if found else "does not answer"
+    since = local_time(outage.get("since"))
+    return Outage(f"{system} at {address} {verb} (since {since}): {error}", bool(found))
+
+
+def group_errors(
+    run: Mapping[str, Any], errors: Iterable[str | None], label: str
+) -> ErrorGroups:
+    """Say an outage once for every tenant it fails, and an error ``SHARED_AT`` or
+    more tenants share once above them; their rows get a short pointer."""
+    counts = Counter(error for error in errors if error)
+    groups = ErrorGroups()
+    said: list[str] = []
+    for outage in run.get("unreachable") or []:
+        words = outage_words(outage)
+        groups.outages.append(words)
+        state = "is failing" if words.failing else "does not answer"
+        pointer = f"{outage.get('system', '')} {state}"
+        hit = [e for e in counts if _from_outage(e, outage)]
+        if hit:
+            many = sum(counts.pop(e) for e in hit)
+            groups.shared.append(f"{_tenants(many, label)}: {pointer}")
+        groups.short.update({e: f"{pointer}: see above" for e in hit})
+        said.append(str(outage.get("error") or ""))
+
+    for error, many in counts.most_common():
+        if many >= SHARED_AT:
+            groups.shared.append(f"{_tenants(many, label)}: {error}")
+            groups.short[error] = f"See above ({_tenants(many, label)} share it)"
+            said.append(error)
+
+    run_error = run.get("error")
+    if run_error and not any(_mentions(run_error, text) for text in said):
+        groups.run_error = run_error
+    return groups
+
+
+def _tenants(count: int, label: str) -> str:
+    """ "1 company", "40 companies", "2 virtual servers"."""
+    return plural(count, label, "companies" if label == "company" else None)
+
+
+def _from_outage(error: str, outage: Mapping[str, Any]) -> bool:
+    """Whether a tenant's error is the outage's (or the drain's halt for it)."""
+    system = str(outage.get("system") or "")
+    halted = bool(system) and error.startswith(f"{system} is unreachable")
+    return halted or _mentions(error, str(outage.get("error") or ""))
+
+
+def _mentions(text: str, other: str) -> bool:
+    """Whether one of two errors holds the other (neither empty)."""
+    return bool(text and other) and (other in text or text in other)
 
 
 def dashboard_rows(
@@ -248,13 +357,12 @@ def _integration_lines(
         f"{integration['name']} ({source})",
         "  Sync: " + _run_words(run, sync_state_words(state)),
     ]
-    if run.get("error"):
-        lines.append(f"  Error: {counted(run['error'])}")
-    for outage in run.get("unreachable") or []:
-        lines.append(
-            f"  {outage['system']} at {outage['address']} does not answer (since "
-            f"{local_time(outage.get('since'))}): {outage['error']}"
-        )
+    errors = (t.get("error") or states.get(t["id"], {}).get("error") for t in tenants)
+    groups = group_errors(run, errors, label)
+    if groups.run_error:
+        lines.append(f"  Error: {counted(groups.run_error)}")
+    lines += [f"  {outage.text}" for outage in groups.outages]
+    lines += [f"  {counted(line)}" for line in groups.shared]
 
     needs = [t for t in tenants if _needs_action(t, states.get(t["id"], {}))]
     waiting = integration.get("waiting") or {}
@@ -270,7 +378,7 @@ def _integration_lines(
     if shown and not every_tenant:
         lines.append(f"  Needing action ({len(needs)}):")
     for tenant in shown:
-        lines += _tenant_lines(tenant, states.get(tenant["id"], {}))
+        lines += _tenant_lines(tenant, states.get(tenant["id"], {}), groups)
     hidden = len(tenants) - len(shown)
     if hidden:
         lines.append(
@@ -335,8 +443,11 @@ def _run_words(run: dict[str, Any], state: str) -> str:
     return "; ".join(words)
 
 
-def _tenant_lines(tenant: dict[str, Any], run: dict[str, Any]) -> list[str]:
-    """One tenant: its account, last sync, what was written and what is wrong."""
+def _tenant_lines(
+    tenant: dict[str, Any], run: dict[str, Any], groups: ErrorGroups
+) -> list[str]:
+    """One tenant: its account, last sync, what was written and what is wrong
+    (shortly, when the integration's lines say it already)."""
     account = tenant.get("account")
     if account:
         where = f"Tigerpaw account {account['name']} ({account['number']})"
@@ -353,7 +464,7 @@ def _tenant_lines(tenant: dict[str, Any], run: dict[str, Any]) -> list[str]:
         )
     error = tenant.get("error") or run.get("error")
     if error:
-        lines.append(f"    Error: {counted(error)}")
+        lines.append(f"    Error: {counted(groups.cell(error))}")
         if run.get("state") == "failing":
             lines.append(
                 "    The agent tries again on each run; once the cause is fixed, "
