@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from agent.store import (
 from agent.sync.bootstrap import FIELD_CATEGORY, KEY_FIELD_LABEL
 from agent.sync.once import run_sync_once
 from agent.sync.outbox import RetryPolicy
+from agent.tigerpaw.client import TigerpawClient
 
 SETTINGS = Settings(kes_cloud_server="production")
 #: Short waits, so a test's next cycle retries what failed in the one before.
@@ -303,3 +306,28 @@ def kaspersky_charges(charges: dict[int, dict[str, int]]) -> dict[int, dict[str,
 def open_titles(orders: list[dict[str, Any]]) -> Counter[tuple[int, str]]:
     """(account, title) of the open orders, counted."""
     return Counter((o["account"], o["brief"]) for o in orders if not o["closed"])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it gives something true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"Not reached within {timeout} s")
+
+
+def tigerpaw_client(world: SyncWorld, **options: Any) -> TigerpawClient:
+    """A Tigerpaw client on the world's emulator (``options`` as TigerpawClient's:
+    timeout, attempts)."""
+    tigerpaw = world.description["tigerpaw"]
+    return TigerpawClient(
+        tigerpaw["url"],
+        tigerpaw["soap_user"],
+        tigerpaw["soap_password"],
+        tigerpaw["public_key"],
+        tigerpaw["private_key"],
+        **options,
+    )

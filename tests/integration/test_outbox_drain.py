@@ -19,7 +19,7 @@ from agent.sync.bootstrap import FIELD_CATEGORY, KEY_FIELD_LABEL, TENANT_FIELD_L
 from agent.sync.limits import ApiLimits
 from agent.sync.outbox import OutboxWorker, WriteFeed
 from agent.tigerpaw.client import TigerpawClient
-from tests.integration.sync_support import FAST, SyncWorld, open_titles
+from tests.integration.sync_support import FAST, SyncWorld, open_titles, tigerpaw_client
 
 pytestmark = pytest.mark.usefixtures("no_os_keyring")
 
@@ -30,25 +30,9 @@ PER_API = 4
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[SyncWorld]:
-    """A sandbox with 5 companies of 10 devices, set up and approved."""
-    made = SyncWorld(tmp_path)
-    made.set_up()
-    yield made
-    made.close()
-
-
-@pytest.fixture
 def client(world: SyncWorld) -> Iterator[TigerpawClient]:
     """A Tigerpaw client on the emulator."""
-    tigerpaw = world.description["tigerpaw"]
-    made = TigerpawClient(
-        tigerpaw["url"],
-        tigerpaw["soap_user"],
-        tigerpaw["soap_password"],
-        tigerpaw["public_key"],
-        tigerpaw["private_key"],
-    )
+    made = tigerpaw_client(world)
     yield made
     made.close()
 

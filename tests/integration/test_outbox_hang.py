@@ -6,14 +6,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agent.sync.limits import ApiLimits
 from agent.sync.outbox import OutboxWorker
 from agent.tigerpaw.client import TigerpawClient
-from tests.integration.sync_support import FAST, SyncWorld
+from tests.integration.sync_support import FAST, SyncWorld, tigerpaw_client
 from tests.integration.test_outbox_drain import account_numbers, field_write, queue
 
 pytestmark = pytest.mark.usefixtures("no_os_keyring")
@@ -24,28 +23,9 @@ TIMEOUT = (1.0, 0.5)
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[SyncWorld]:
-    """A sandbox with 5 companies of 10 devices, set up and approved."""
-    made = SyncWorld(tmp_path)
-    made.set_up()
-    yield made
-    made.tigerpaw_faults(reset=True)
-    made.close()
-
-
-@pytest.fixture
 def client(world: SyncWorld) -> Iterator[TigerpawClient]:
     """A Tigerpaw client with a short timeout and three attempts per safe call."""
-    tigerpaw = world.description["tigerpaw"]
-    made = TigerpawClient(
-        tigerpaw["url"],
-        tigerpaw["soap_user"],
-        tigerpaw["soap_password"],
-        tigerpaw["public_key"],
-        tigerpaw["private_key"],
-        timeout=TIMEOUT,
-        attempts=3,
-    )
+    made = tigerpaw_client(world, timeout=TIMEOUT, attempts=3)
     yield made
     made.close()
 

@@ -4,8 +4,6 @@ nothing is lost, nothing is doubled, the others go on."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -32,15 +30,6 @@ def make_client(world: SyncWorld) -> TigerpawClient:
         tigerpaw["public_key"],
         tigerpaw["private_key"],
     )
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SyncWorld]:
-    """A sandbox with 5 companies of 10 devices, set up and approved."""
-    made = SyncWorld(tmp_path)
-    made.set_up()
-    yield made
-    made.close()
 
 
 def assert_exact(world: SyncWorld) -> None:

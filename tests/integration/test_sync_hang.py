@@ -7,14 +7,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from agent.sync.scheduler import Scheduler
-from tests.integration.sync_support import FAST, SETTINGS, SyncWorld, open_titles
+from tests.integration.sync_support import (
+    FAST,
+    SETTINGS,
+    SyncWorld,
+    open_titles,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("no_os_keyring")
 
@@ -22,16 +27,6 @@ pytestmark = pytest.mark.usefixtures("no_os_keyring")
 SHOWN_WITHIN = 40.0
 #: Seconds from Sync now until the cycle must have ended.
 ENDED_WITHIN = 60.0
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SyncWorld]:
-    """A sandbox with 5 companies of 10 devices, set up and approved."""
-    made = SyncWorld(tmp_path)
-    made.set_up()
-    yield made
-    made.tigerpaw_faults(reset=True)
-    made.close()
 
 
 @pytest.fixture
@@ -53,17 +48,6 @@ def scheduler(world: SyncWorld) -> Iterator[Scheduler]:
     )
     yield made
     made.stop(timeout=10)
-
-
-def wait_until(check: Callable[[], Any], timeout: float) -> Any:
-    """Poll ``check`` until it gives something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"Not reached within {timeout} s")
 
 
 def integration(scheduler: Scheduler) -> dict[str, Any]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from tests.integration.sync_support import (
     SyncWorld,
     kaspersky_charges,
     open_titles,
+    wait_until,
 )
 
 pytestmark = pytest.mark.usefixtures("no_os_keyring")
@@ -41,15 +41,6 @@ class SettingsHolder:
     def __call__(self) -> Settings:
         """The settings in force now."""
         return self.current
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SyncWorld]:
-    """A sandbox with 5 companies of 10 devices, set up and approved."""
-    made = SyncWorld(tmp_path)
-    made.set_up()
-    yield made
-    made.close()
 
 
 @pytest.fixture
@@ -80,17 +71,6 @@ def scheduler(
     )
     yield made
     made.stop(timeout=10)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it gives something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"Not reached within {timeout} s")
 
 
 def finished_runs(scheduler: Scheduler) -> list[str]:
