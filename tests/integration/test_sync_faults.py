@@ -15,6 +15,7 @@ from tests.integration.sync_support import (
     SyncWorld,
     kaspersky_charges,
     open_titles,
+    tigerpaw_client,
 )
 
 pytestmark = pytest.mark.usefixtures("no_os_keyring")
@@ -22,14 +23,7 @@ pytestmark = pytest.mark.usefixtures("no_os_keyring")
 
 def make_client(world: SyncWorld) -> TigerpawClient:
     """A Tigerpaw client of our own, playing the agent before its crash."""
-    tigerpaw = world.description["tigerpaw"]
-    return TigerpawClient(
-        tigerpaw["url"],
-        tigerpaw["soap_user"],
-        tigerpaw["soap_password"],
-        tigerpaw["public_key"],
-        tigerpaw["private_key"],
-    )
+    return tigerpaw_client(world)
 
 
 def assert_exact(world: SyncWorld) -> None:
