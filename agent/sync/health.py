@@ -12,6 +12,9 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
+
+from agent.errors import ServerError
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ class Reachability:
         self.address = address
         self.down = False
         self.error = ""
+        #: The API answered, with a server error (5xx), rather than not at all.
+        self.failing = False
         self.since: dt.datetime | None = None
         self._lock = threading.Lock()
 
@@ -42,6 +47,7 @@ class Reachability:
         with self._lock:
             first, self.down = not self.down, True
             self.error = str(error)
+            self.failing = isinstance(error, ServerError)
             if first:
                 self.since = dt.datetime.now(dt.UTC)
         if first:
@@ -53,11 +59,11 @@ class Reachability:
         """Note an answer; logs the recovery once."""
         with self._lock:
             back, self.down = self.down, False
-            self.error, self.since = "", None
+            self.error, self.since, self.failing = "", None, False
         if back:
             logger.info("%s is reachable again", self.label)
 
-    def outage(self) -> dict[str, str] | None:
+    def outage(self) -> dict[str, Any] | None:
         """What the status shows while the API is down (None while it answers)."""
         with self._lock:
             if not self.down:
@@ -67,6 +73,7 @@ class Reachability:
                 "system": self.system,
                 "address": self.address,
                 "error": self.error,
+                "failing": self.failing,
                 "since": since,
             }
 

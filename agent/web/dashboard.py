@@ -53,7 +53,7 @@ SYNC_STATE_WORDS = {
 
 #: Tenants sharing one error from which it is said once, above their rows.
 SHARED_AT = 3
-#: An outage's error that is a 5xx answer: the server answered, but failed.
+#: How a 5xx answer's error begins; the outage line says the address once.
 _SERVER_FAILED = re.compile(r"HTTP (5\d\d) from (\S+): (.*)", re.DOTALL)
 #: The retry promise at the end of an error; the outage line makes its own.
 _TRIES_AGAIN = re.compile(r"[.;]?\s*the agent tries again later\.?\s*$", re.I)
@@ -137,7 +137,8 @@ class ErrorGroups:
 
 def outage_words(outage: Mapping[str, Any]) -> Outage:
     """ "Tigerpaw at host:port does not answer (since ...): why", or "is failing"
-    when it answers with server errors; the address and status said once."""
+    when it answers with server errors (the status's ``failing``); the address and
+    status said once."""
     system, address = outage.get("system", ""), outage.get("address", "")
     error = str(outage.get("error") or "").strip()
     found = _SERVER_FAILED.match(error)
@@ -145,9 +146,10 @@ def outage_words(outage: Mapping[str, Any]) -> Outage:
         status, _, said = found.groups()
         error = said if status in said else f"HTTP {status}: {said}"
     error = _TRIES_AGAIN.sub("", error).rstrip(" .")
-    verb = "is failing" if found else "does not answer"
+    failing = bool(outage.get("failing"))
+    verb = "is failing" if failing else "does not answer"
     since = local_time(outage.get("since"))
-    return Outage(f"{system} at {address} {verb} (since {since}): {error}", bool(found))
+    return Outage(f"{system} at {address} {verb} (since {since}): {error}", failing)
 
 
 def group_errors(

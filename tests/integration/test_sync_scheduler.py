@@ -271,6 +271,7 @@ def test_an_unreachable_tigerpaw_shows_in_the_status_from_the_first_cycle(
     assert outage["system"] == "Tigerpaw"
     assert outage["address"] == describe_address(world.tigerpaw_url)
     assert "closed the connection without answering" in outage["error"]
+    assert outage["failing"] is False, "it did not answer at all"
     assert outage["since"]
 
     world.tigerpaw_faults(reset=True)

@@ -53,6 +53,7 @@ def test_an_outage_is_said_once_and_the_rows_point_to_it(
                         "system": "Tigerpaw",
                         "address": "tigerpaw.example:443",
                         "error": ERROR,
+                        "failing": True,
                         "since": "2026-12-04T23:14:30+00:00",
                     }
                 ],

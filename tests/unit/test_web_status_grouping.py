@@ -34,12 +34,14 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def outage(error: str) -> dict[str, str]:
-    """Tigerpaw's entry in a run's ``unreachable`` list."""
+def outage(error: str) -> dict[str, Any]:
+    """Tigerpaw's entry in a run's ``unreachable`` list (``failing`` when it
+    answered with a server error, as the scheduler says)."""
     return {
         "system": "Tigerpaw",
         "address": ADDRESS,
         "error": error,
+        "failing": error.startswith("HTTP 5"),
         "since": "2026-12-04T23:14:30+00:00",
     }
 
